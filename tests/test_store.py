@@ -1,0 +1,478 @@
+"""The store on SQLite always, and on PostgreSQL whenever one is reachable.
+
+PostgreSQL: `CHATKIT_TEST_DATABASE_URL`, else the local server at 127.0.0.1:5432 when it answers
+within 2 s. Each test gets a fresh schema (via the connection's `search_path`), dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+from chatkit.models import ChatKitSession
+from chatkit.settings import Settings
+from chatkit.store import AUDIT_MAX_IDS, Store
+
+LOCAL_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@functools.cache
+def postgres_url() -> tuple[str | None, str]:
+    """(url, "") when a PostgreSQL server answers, else (None, why not)."""
+    explicit = os.environ.get("CHATKIT_TEST_DATABASE_URL")
+    url = explicit or LOCAL_POSTGRES
+    engine = sa.create_engine(url, poolclass=NullPool, connect_args={"connect_timeout": 2})
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+    except Exception as exc:  # noqa: BLE001 - any failure means "not reachable"
+        reason = f"PostgreSQL not reachable at {make_url(url).render_as_string()}: {type(exc).__name__}"
+        if explicit:
+            pytest.fail(f"CHATKIT_TEST_DATABASE_URL is set but {reason}")
+        return None, reason
+    finally:
+        engine.dispose()
+    return url, ""
+
+
+@functools.cache
+def _admin_engine(url: str) -> sa.Engine:
+    return sa.create_engine(url, poolclass=NullPool)
+
+
+def fresh_postgres_url() -> Iterator[str]:
+    """A URL whose connections see only a new, empty schema (dropped when the test ends)."""
+    url, reason = postgres_url()
+    if url is None:
+        pytest.skip(reason)
+    schema = f"chatkit_test_{uuid.uuid4().hex[:12]}"
+    admin = _admin_engine(url)
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield (
+            make_url(url)
+            .update_query_dict({"options": f"-csearch_path={schema}"})
+            .render_as_string(hide_password=False)
+        )
+    finally:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'data' / 'chatkit.db'}"
+    else:
+        yield from fresh_postgres_url()
+
+
+@pytest.fixture
+def postgres_store_url() -> Iterator[str]:
+    yield from fresh_postgres_url()
+
+
+@pytest.fixture
+def open_store(store_url: str) -> Iterator[Callable[..., Store]]:
+    """Opens Stores on the test's URL and closes them all at the end (before the schema drops)."""
+    opened: list[Store] = []
+
+    def open_(**kwargs: float) -> Store:
+        opened.append(Store(store_url, **kwargs))
+        return opened[-1]
+
+    yield open_
+    for store in opened:
+        store.close()
+
+
+@pytest.fixture
+def store(open_store: Callable[..., Store]) -> Store:
+    return open_store()
+
+
+def make_sessions(n: int, prefix: str = "cksess_") -> list[ChatKitSession]:
+    return [
+        ChatKitSession.model_validate(
+            {
+                "id": f"{prefix}{i:04d}",
+                "status": "cancelled",
+                "client_secret": f"ek_live_{i:04d}_supersecretvalue",
+                "workflow": {"id": f"wf_{i % 3}", "version": "1"},
+                "scope": {"customer_id": f"cust_{i % 5}"},
+                "max_requests_per_1_minute": 30,
+                "current_requests": 20 + i % 20,
+                "ttl_seconds": 600,
+                "created_at": 1_760_000_000 + i,
+                "cancelled_at": 1_760_000_300 + i,
+                "reason": "rate limit hit",
+                "custom_field": {"kept": True},
+            }
+        )
+        for i in range(n)
+    ]
+
+
+# ---- data sets -----------------------------------------------------------------------------------
+
+
+def test_dataset_round_trip_survives_reopen(open_store: Callable[..., Store]) -> None:
+    sessions = make_sessions(25)
+    dataset_id = open_store().save_dataset("incident 42", sessions, ["a.json", "b.csv"])
+
+    reopened = open_store()  # a new engine on the same URL: what a restart sees
+    record = reopened.load_dataset(dataset_id)
+    assert record is not None
+    assert record.id == dataset_id
+    assert record.name == "incident 42"
+    assert record.source_files == ["a.json", "b.csv"]
+    assert record.session_count == 25
+    assert record.sessions == sessions  # order, extras and timestamps kept
+    assert record.sessions[0].model_extra == {"custom_field": {"kept": True}}
+    assert record.created_at.tzinfo is not None
+    assert [d.id for d in reopened.list_datasets()] == [dataset_id]
+
+
+def test_no_secret_reaches_the_database(store: Store) -> None:
+    store.save_dataset("s", make_sessions(3))
+    with store.engine.connect() as conn:
+        stored = " ".join(conn.execute(sa.text("SELECT data FROM dataset_sessions")).scalars())
+    assert "supersecretvalue" not in stored and "client_secret" not in stored
+
+
+def test_saving_the_same_sessions_again_is_idempotent(store: Store) -> None:
+    sessions = make_sessions(10)
+    first = store.save_dataset("first name", sessions)
+    again = store.save_dataset("second name", list(reversed(sessions)), ["other.json"])
+    assert again == first
+    (info,) = store.list_datasets()
+    assert info.name == "first name" and info.session_count == 10
+    other = store.save_dataset("other", sessions[:9])
+    assert other != first
+    assert {d.id for d in store.list_datasets()} == {first, other}
+
+
+def test_list_and_delete_datasets(store: Store) -> None:
+    older = store.save_dataset("older", make_sessions(2, "a_"))
+    time.sleep(0.01)
+    newer = store.save_dataset("newer", make_sessions(3, "b_"))
+    assert [d.id for d in store.list_datasets()] == [newer, older]
+    store.delete_dataset(older)
+    store.delete_dataset("no-such-id")  # deleting what is gone is not an error
+    assert store.load_dataset(older) is None
+    assert [d.id for d in store.list_datasets()] == [newer]
+    record = store.load_dataset(newer)
+    assert record is not None and len(record.sessions) == 3
+    # Deleted data can be saved again under its content id.
+    assert store.save_dataset("back", make_sessions(2, "a_")) == older
+
+
+def test_concurrent_saves_of_one_dataset_store_it_once(open_store: Callable[..., Store]) -> None:
+    sessions = make_sessions(50)
+    stores = [open_store() for _ in range(6)]
+    ids: list[str] = []
+    errors: list[BaseException] = []
+
+    def save(store: Store) -> None:
+        try:
+            ids.append(store.save_dataset("same", sessions))
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=save, args=(s,)) for s in stores]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert len(set(ids)) == 1
+    record = stores[0].load_dataset(ids[0])
+    assert record is not None and len(record.sessions) == 50
+
+
+# ---- analyses cache ------------------------------------------------------------------------------
+
+
+def test_analysis_cache_put_get_and_stats(open_store: Callable[..., Store]) -> None:
+    store = open_store()
+    assert store.get_analysis("k1") is None
+    assert store.cache_stats() == {"entries": 0, "tokens": 0}
+    report = {"session_id": "s1", "body": {"impact": "x"}, "usage": {"total_tokens": 120}}
+    store.put_analysis("k1", "s1", "openai", "m", report, {"prompt_tokens": 100, "total_tokens": 120})
+    store.put_analysis("k2", "s2", "offline", "offline", {"session_id": "s2"}, {})
+    assert open_store().get_analysis("k1") == report  # after a restart too
+    assert store.cache_stats() == {"entries": 2, "tokens": 120}
+    # "Analyze again" replaces the cached report under the same key.
+    store.put_analysis("k1", "s1", "openai", "m", {**report, "body": {"impact": "y"}}, {"total_tokens": 80})
+    assert store.get_analysis("k1")["body"] == {"impact": "y"}
+    assert store.cache_stats() == {"entries": 2, "tokens": 80}
+
+
+def test_ten_threads_putting_one_key_race_safely(open_store: Callable[..., Store]) -> None:
+    stores = [open_store() for _ in range(10)]
+    barrier = threading.Barrier(10)
+    errors: list[BaseException] = []
+
+    def put(i: int) -> None:
+        try:
+            barrier.wait()
+            stores[i].put_analysis("same", "s", "p", "m", {"writer": i}, {"total_tokens": 1})
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=put, args=(i,)) for i in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert stores[0].cache_stats() == {"entries": 1, "tokens": 1}
+    assert stores[0].get_analysis("same")["writer"] in range(10)
+
+
+def test_secret_like_keys_are_refused(store: Store) -> None:
+    with pytest.raises(ValueError, match="api_key"):
+        store.put_analysis("k", "s", "p", "m", {"body": [{"api_key": "sk-123"}]}, {})
+    assert store.get_analysis("k") is None
+    job_id = store.create_job(None, [], make_sessions(1), provider="p", model="m")
+    with pytest.raises(ValueError, match="client_secret"):
+        store.record_job_result(job_id, "cksess_0000", {"client_secret": "ek_1"}, None)
+    with pytest.raises(ValueError, match="Authorization"):
+        store.set_job_status(job_id, "done", summary={"headers": {"Authorization": "Bearer x"}})
+    # Token counters are not secrets.
+    store.put_analysis("ok", "s", "p", "m", {"usage": {"prompt_tokens": 1, "total_tokens": 2}}, {})
+
+
+# ---- audit ---------------------------------------------------------------------------------------
+
+
+def test_audit_log_newest_first_and_redacted(store: Store) -> None:
+    store.audit("alice", "analyze", session_ids=["s1"], provider="openai", model="m", tokens=42)
+    store.audit(
+        "bob",
+        "batch",
+        session_ids=[f"s{i}" for i in range(AUDIT_MAX_IDS + 5)],
+        outcome="failed",
+        detail="401 with Bearer sk-abcdefghijklmnopqrstuvwxyz",
+    )
+    newest, oldest = store.audit_log()
+    assert (newest["actor"], newest["action"], newest["outcome"]) == ("bob", "batch", "failed")
+    assert newest["session_count"] == AUDIT_MAX_IDS + 5 and len(newest["session_ids"]) == AUDIT_MAX_IDS
+    assert "sk-abc" not in newest["detail"] and "[redacted]" in newest["detail"]
+    assert oldest["session_ids"] == ["s1"] and oldest["tokens"] == 42 and oldest["provider"] == "openai"
+    assert oldest["at"] <= newest["at"]
+    assert len(store.audit_log(limit=1)) == 1
+
+
+def test_concurrent_writers_lose_nothing(store: Store, open_store: Callable[..., Store]) -> None:
+    """8 threads x 50 writes: half share one Store, half open their own engine."""
+    threads_n, writes = 8, 50
+    errors: list[BaseException] = []
+    stores = [store if i % 2 else open_store() for i in range(threads_n)]
+    barrier = threading.Barrier(threads_n)
+
+    def write(t: int) -> None:
+        try:
+            barrier.wait()
+            for w in range(writes):
+                if w % 2:
+                    stores[t].audit(f"thread{t}", "write", session_ids=[f"s{t}-{w}"], tokens=1)
+                else:
+                    stores[t].put_analysis(f"k{t}-{w}", f"s{t}-{w}", "p", "m", {"n": w}, {"total_tokens": 1})
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(t,)) for t in range(threads_n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    total = threads_n * writes
+    assert store.cache_stats() == {"entries": total // 2, "tokens": total // 2}
+    log = store.audit_log(limit=total)
+    assert len(log) == total // 2
+    assert {row["session_ids"][0] for row in log} == {
+        f"s{t}-{w}" for t in range(threads_n) for w in range(1, writes, 2)
+    }
+
+
+# ---- jobs ----------------------------------------------------------------------------------------
+
+
+def test_job_lifecycle_in_the_store(store: Store) -> None:
+    sessions = make_sessions(4)
+    dataset_id = store.save_dataset("d", sessions)
+    job_id = store.create_job(dataset_id, [], [], provider="offline", model="offline")
+    job = store.get_job(job_id)
+    assert job is not None
+    assert (job.status, job.done, job.total, job.dataset_id, job.results) == ("queued", 0, 4, dataset_id, [])
+    assert store.job_sessions(job_id) == sessions
+
+    claimed = store.claim_job("w1")
+    assert claimed is not None and claimed.id == job_id and claimed.status == "running"
+    assert claimed.worker_id == "w1"
+    assert store.claim_job("w2") is None  # running with a fresh heartbeat: not claimable
+    assert store.heartbeat(job_id, "w1") and not store.heartbeat(job_id, "w2")
+
+    store.record_job_result(job_id, "cksess_0001", {"session_id": "cksess_0001"}, None)
+    store.record_job_result(job_id, "cksess_0001", {"session_id": "cksess_0001"}, None)  # counted once
+    store.record_job_result(job_id, "cksess_0000", None, "timed out")
+    job = store.get_job(job_id)
+    assert job is not None and job.done == 2
+    # Results come in job order, whatever order they arrived in.
+    assert job.results == [
+        {"session_id": "cksess_0000", "report": None, "error": "timed out"},
+        {"session_id": "cksess_0001", "report": {"session_id": "cksess_0001"}, "error": None},
+    ]
+    assert [s.id for s in store.job_sessions(job_id, pending_only=True)] == ["cksess_0002", "cksess_0003"]
+
+    assert not store.stop_requested(job_id)
+    store.request_stop(job_id)
+    assert store.get_job(job_id).status == "stopping" and store.stop_requested(job_id)
+    store.set_job_status(job_id, "stopped")
+    job = store.get_job(job_id)
+    assert job.status == "stopped" and job.done == 2 and len(job.results) == 2  # stop keeps what is done
+    with pytest.raises(ValueError, match="unknown job status"):
+        store.set_job_status(job_id, "paused")
+
+
+def test_job_from_selected_ids_and_stopping_a_queued_job(store: Store) -> None:
+    sessions = make_sessions(5)
+    job_id = store.create_job(
+        None, ["cksess_0003", "cksess_0001"], sessions + sessions, provider="p", model="m"
+    )
+    assert [s.id for s in store.job_sessions(job_id)] == ["cksess_0001", "cksess_0003"]
+    store.request_stop(job_id)
+    assert store.get_job(job_id).status == "stopped"
+    assert store.claim_job("w") is None
+    with pytest.raises(ValueError, match="at least one session"):
+        store.create_job(None, ["nope"], sessions, provider="p", model="m")
+    with pytest.raises(ValueError, match="does not exist"):
+        store.create_job("missing", [], [], provider="p", model="m")
+
+
+def test_jobs_are_claimed_oldest_first_and_listed_newest_first(store: Store) -> None:
+    first = store.create_job(None, [], make_sessions(1, "a"), provider="p", model="m")
+    time.sleep(0.01)
+    second = store.create_job(None, [], make_sessions(1, "b"), provider="p", model="m")
+    assert [j.id for j in store.list_jobs()] == [second, first]
+    assert store.claim_job("w").id == first
+    assert store.claim_job("w").id == second
+    assert store.claim_job("w") is None
+
+
+def test_a_job_whose_worker_died_is_claimed_again(open_store: Callable[..., Store]) -> None:
+    store = open_store(stale_after_s=0.3)
+    job_id = store.create_job(None, [], make_sessions(3), provider="p", model="m")
+    assert store.claim_job("dead").id == job_id
+    store.record_job_result(job_id, "cksess_0000", {"session_id": "cksess_0000"}, None)
+    assert store.claim_job("alive") is None
+    time.sleep(0.4)  # no heartbeat for longer than stale_after_s
+    resumed = open_store(stale_after_s=0.3).claim_job("alive")
+    assert resumed is not None and resumed.id == job_id and resumed.worker_id == "alive"
+    assert resumed.done == 1
+    assert not store.heartbeat(job_id, "dead")  # the old worker learns it lost the job
+    # A stop that a dead worker can never acknowledge ends as stopped.
+    store.request_stop(job_id)
+    time.sleep(0.4)
+    assert store.claim_job("alive") is None
+    assert store.get_job(job_id).status == "stopped"
+
+
+def test_release_hands_a_job_back(store: Store) -> None:
+    job_id = store.create_job(None, [], make_sessions(2), provider="p", model="m")
+    store.claim_job("w1")
+    store.release_job(job_id, "someone-else")  # only the owner can release
+    assert store.get_job(job_id).status == "running"
+    store.release_job(job_id, "w1")
+    assert store.get_job(job_id).status == "queued"
+    assert store.claim_job("w2").worker_id == "w2"
+
+
+def test_concurrent_claims_never_share_a_job(open_store: Callable[..., Store]) -> None:
+    """8 claimers, each with its own engine, race over 30 queued jobs: each job goes to exactly one."""
+    setup = open_store()
+    job_ids = {
+        setup.create_job(None, [], make_sessions(1, f"j{i}_"), provider="p", model="m") for i in range(30)
+    }
+    stores = [open_store() for _ in range(8)]
+    claims: list[tuple[str, str]] = []
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(8)
+
+    def claim_all(i: int) -> None:
+        try:
+            barrier.wait()
+            while (job := stores[i].claim_job(f"w{i}")) is not None:
+                claims.append((job.id, f"w{i}"))
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=claim_all, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert sorted(job for job, _ in claims) == sorted(job_ids)
+    assert {setup.get_job(job).worker_id for job, _ in claims} == {w for _, w in claims}
+
+
+# ---- construction --------------------------------------------------------------------------------
+
+
+def test_from_settings_creates_the_data_dir_with_a_wal_sqlite_file(tmp_path: Path) -> None:
+    data_dir = tmp_path / "nested" / "data"
+    store = Store.from_settings(Settings(chatkit_data_dir=data_dir, chatkit_database_url=None))
+    try:
+        assert (data_dir / "chatkit.db").exists()
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+        assert store.save_dataset("x", make_sessions(1))
+    finally:
+        store.close()
+
+
+def test_from_settings_uses_the_database_url(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    store = Store.from_settings(Settings(chatkit_data_dir=tmp_path / "unused", chatkit_database_url=url))
+    store.close()
+    assert (tmp_path / "elsewhere.db").exists() and not (tmp_path / "unused").exists()
+
+
+def test_display_url_hides_the_password() -> None:
+    store = Store.__new__(Store)
+    store.url = "postgresql+psycopg://app:hunter2@db:5432/chatkit"
+    assert "hunter2" not in store.display_url and "hunter2" not in repr(store)
+
+
+def test_in_memory_sqlite_is_usable_from_threads() -> None:
+    store = Store("sqlite://")
+    errors: list[BaseException] = []
+
+    def write(t: int) -> None:
+        try:
+            for w in range(20):
+                store.audit(f"t{t}", "write", detail=str(w))
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(t,)) for t in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors and len(store.audit_log(limit=100)) == 80
