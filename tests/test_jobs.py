@@ -1,0 +1,375 @@
+"""Background batch jobs: run, resume after a crash, stop, fail, and several workers on one store."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pytest
+
+from chatkit.jobs import BackgroundWorker, run_job, work_forever
+from chatkit.models import (
+    Category,
+    ChatKitSession,
+    Diagnosis,
+    ReportBody,
+    RootCause,
+    SessionReport,
+    Severity,
+    SummaryReport,
+    TokenUsage,
+)
+from chatkit.store import Store
+
+TESTS_DIR = Path(__file__).resolve().parent
+sys.path.insert(0, str(TESTS_DIR))  # the store suite's backend fixtures (SQLite, fresh Postgres schema)
+import test_store  # noqa: E402
+from test_store import make_sessions  # noqa: E402
+
+# Fixtures shared with the store suite: every job test runs on SQLite and on PostgreSQL.
+store_url = test_store.store_url
+open_store = test_store.open_store
+store = test_store.store
+postgres_store_url = test_store.postgres_store_url
+
+
+class StandInAnalyzer:
+    """A small, deterministic analyzer with the batch interface of ChatKitAnalyzer.
+
+    It logs every session it analyzes (to memory, and to `log_path` when given, for worker processes),
+    so tests can prove nothing was analyzed twice.
+    """
+
+    provider_name = "standin"
+    model = "standin-1"
+
+    def __init__(
+        self,
+        *,
+        delay_s: float = 0.0,
+        error_ids: Sequence[str] = (),
+        raise_after: int | None = None,
+        log_path: Path | None = None,
+    ) -> None:
+        self.delay_s = delay_s
+        self.error_ids = set(error_ids)
+        self.raise_after = raise_after
+        self.log_path = log_path
+        self.analyzed: list[str] = []
+        self._lock = threading.Lock()
+
+    def analyze(self, session: ChatKitSession) -> SessionReport:
+        time.sleep(self.delay_s)
+        with self._lock:
+            if self.raise_after is not None and len(self.analyzed) >= self.raise_after:
+                raise RuntimeError("provider rejected the key (401)")
+            self.analyzed.append(session.id)
+            if self.log_path is not None:
+                with self.log_path.open("a") as log:
+                    log.write(session.id + "\n")
+        over = (session.current_requests or 0) > (session.rate_limit or 0)
+        category = Category.rate_limited if over else Category.cancelled_manually
+        diagnosis = Diagnosis(
+            session_id=session.id,
+            category=category,
+            severity=Severity.warning,
+            confidence=1.0,
+            evidence=[f"{session.current_requests} requests vs limit {session.rate_limit}"],
+        )
+        if session.id in self.error_ids:
+            return SessionReport(
+                session_id=session.id,
+                diagnosis=diagnosis,
+                provider=self.provider_name,
+                model=self.model,
+                error="stand-in failure for this session",
+            )
+        body = ReportBody(
+            root_cause=RootCause(category=category, summary=f"{session.id} was {category}"),
+            impact="one conversation cut off",
+            recovery_steps=["start a new session"],
+            prevention=["raise the limit"],
+            severity=Severity.warning,
+            confidence=1.0,
+        )
+        return SessionReport(
+            session_id=session.id,
+            diagnosis=diagnosis,
+            body=body,
+            provider=self.provider_name,
+            model=self.model,
+            usage=TokenUsage(prompt_tokens=7, completion_tokens=3, total_tokens=10),
+        )
+
+    def analyze_batch(
+        self,
+        sessions: Sequence[ChatKitSession],
+        *,
+        progress: Callable[[int, int, SessionReport], None] | None = None,
+        cancel: threading.Event | None = None,
+        use_cache: bool = True,
+    ) -> list[SessionReport]:
+        reports: list[SessionReport] = []
+        for session in sessions:
+            if cancel is not None and cancel.is_set():
+                break
+            reports.append(self.analyze(session))
+            if progress is not None:
+                progress(len(reports), len(sessions), reports[-1])
+        return reports
+
+    def summarize(
+        self, sessions: Sequence[ChatKitSession], reports: Sequence[SessionReport] | None = None
+    ) -> SummaryReport:
+        reports = reports or []
+        return SummaryReport(
+            total_sessions=len(sessions),
+            counts_by_category=dict(Counter(str(r.diagnosis.category) for r in reports)),
+            text=f"{len(reports)} reports over {len(sessions)} sessions",
+            provider=self.provider_name,
+            model=self.model,
+            usage=TokenUsage(total_tokens=5),
+        )
+
+
+def wait_for(condition: Callable[[], bool], timeout_s: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        time.sleep(0.02)
+
+
+def test_a_job_runs_to_done_with_results_and_a_summary(store: Store) -> None:
+    sessions = make_sessions(6)
+    analyzer = StandInAnalyzer(error_ids=["cksess_0002"])
+    job_id = store.create_job(None, [], sessions, provider="standin", model="standin-1")
+    assert store.claim_job("w1").id == job_id
+
+    run_job(store, analyzer, job_id, "w1")
+
+    job = store.get_job(job_id)
+    assert job.status == "done" and job.done == job.total == 6 and job.error is None
+    assert [r["session_id"] for r in job.results] == [s.id for s in sessions]
+    failed = job.results[2]
+    assert failed["error"] == "stand-in failure for this session"  # one failure, the batch went on
+    assert SessionReport.model_validate(failed["report"]).body is None
+    assert SessionReport.model_validate(job.results[0]["report"]).body.impact == "one conversation cut off"
+    summary = SummaryReport.model_validate(job.summary)
+    assert summary.total_sessions == 6 and summary.text == "6 reports over 6 sessions"
+    (audit,) = store.audit_log()
+    assert (audit["action"], audit["outcome"], audit["session_count"]) == ("batch_job", "done", 6)
+    assert audit["tokens"] == 5 * 10 + 5 and audit["actor"] == "worker:w1"
+
+
+def test_a_job_cut_off_by_a_crash_resumes_with_only_the_remaining_sessions(
+    open_store: Callable[..., Store],
+) -> None:
+    sessions = make_sessions(6)
+    crashed = open_store(stale_after_s=0.3)
+    job_id = crashed.create_job(None, [], sessions, provider="standin", model="standin-1")
+    assert crashed.claim_job("worker-that-dies").id == job_id
+    first = StandInAnalyzer()
+    for session in sessions[:2]:  # the dead worker got this far, then the process was killed
+        report = first.analyze(session)
+        crashed.record_job_result(job_id, session.id, report.model_dump(mode="json"), None)
+    crashed.close()
+
+    restarted = open_store(stale_after_s=0.3)
+    assert restarted.claim_job("new-worker") is None  # heartbeat still fresh
+    time.sleep(0.4)
+    claimed = restarted.claim_job("new-worker")
+    assert claimed is not None and claimed.id == job_id and claimed.done == 2
+    second = StandInAnalyzer()
+    run_job(restarted, second, job_id, "new-worker")
+
+    assert second.analyzed == [s.id for s in sessions[2:]]
+    job = restarted.get_job(job_id)
+    assert job.status == "done" and job.done == 6 and len(job.results) == 6
+    assert SummaryReport.model_validate(job.summary).total_sessions == 6
+
+
+def test_stop_ends_the_job_and_keeps_what_is_done(store: Store) -> None:
+    analyzer = StandInAnalyzer(delay_s=0.05)
+    job_id = store.create_job(None, [], make_sessions(40), provider="standin", model="standin-1")
+    worker = BackgroundWorker(store, analyzer, poll_s=0.05).start()
+    try:
+        wait_for(lambda: store.get_job(job_id, with_results=False).done >= 3)
+        store.request_stop(job_id)
+        wait_for(lambda: store.get_job(job_id, with_results=False).status == "stopped")
+    finally:
+        worker.stop()
+    job = store.get_job(job_id)
+    assert 3 <= job.done < 40
+    assert [r["session_id"] for r in job.results] == analyzer.analyzed  # nothing analyzed went unrecorded
+    assert job.summary is None
+    assert store.audit_log()[0]["outcome"] == "stopped"
+
+
+def test_an_analyzer_error_fails_the_job_clearly_and_keeps_results(store: Store) -> None:
+    job_id = store.create_job(None, [], make_sessions(5), provider="standin", model="standin-1")
+    store.claim_job("w1")
+    run_job(store, StandInAnalyzer(raise_after=2), job_id, "w1")
+    job = store.get_job(job_id)
+    assert job.status == "failed"
+    assert job.error == "analysis failed: RuntimeError: provider rejected the key (401)"
+    assert job.done == 2 and len(job.results) == 2
+
+
+def test_a_summary_error_still_finishes_the_job(store: Store) -> None:
+    class NoSummary(StandInAnalyzer):
+        def summarize(self, sessions, reports=None):  # type: ignore[no-untyped-def]
+            raise TimeoutError("summary timed out")
+
+    job_id = store.create_job(None, [], make_sessions(2), provider="standin", model="standin-1")
+    store.claim_job("w1")
+    run_job(store, NoSummary(), job_id, "w1")
+    job = store.get_job(job_id)
+    assert (job.status, job.done, job.summary) == ("done", 2, None)
+    assert job.error == "summary could not be made: TimeoutError: summary timed out"
+
+
+def test_stopping_a_worker_hands_its_job_back_for_another_to_finish(store: Store) -> None:
+    job_id = store.create_job(None, [], make_sessions(30), provider="standin", model="standin-1")
+    first = StandInAnalyzer(delay_s=0.03)
+    worker = BackgroundWorker(store, first, poll_s=0.05, worker_id="first").start()
+    wait_for(lambda: store.get_job(job_id, with_results=False).done >= 2)
+    worker.stop()
+    job = store.get_job(job_id, with_results=False)
+    assert job.status == "queued" and job.worker_id is None and 2 <= job.done < 30
+
+    second = StandInAnalyzer()
+    stop = threading.Event()
+    thread = threading.Thread(target=work_forever, args=(store, second, "second", 0.05, stop))
+    thread.start()
+    try:
+        wait_for(lambda: store.get_job(job_id, with_results=False).status == "done")
+    finally:
+        stop.set()
+        thread.join()
+    assert sorted(first.analyzed + second.analyzed) == sorted(s.id for s in make_sessions(30))
+
+
+def test_the_background_worker_is_one_per_store_and_start_is_idempotent(store: Store) -> None:
+    analyzer = StandInAnalyzer()
+    worker = BackgroundWorker.shared(store, analyzer, poll_s=0.05)
+    try:
+        assert BackgroundWorker.shared(store, StandInAnalyzer()) is worker
+        worker.start()
+        worker.start()
+        names = [t.name for t in threading.enumerate() if t.name == f"chatkit-worker-{worker.worker_id}"]
+        assert names == [f"chatkit-worker-{worker.worker_id}"]
+        job_id = store.create_job(None, [], make_sessions(3), provider="standin", model="standin-1")
+        wait_for(lambda: store.get_job(job_id, with_results=False).status == "done")
+    finally:
+        worker.stop()
+    assert not worker.alive
+    assert BackgroundWorker.shared(store, analyzer) is not worker  # a stopped worker is replaced
+
+
+def _many_jobs(store: Store, jobs_n: int, per_job: int) -> list[str]:
+    return [
+        store.create_job(None, [], make_sessions(per_job, f"job{j}_"), provider="standin", model="standin-1")
+        for j in range(jobs_n)
+    ]
+
+
+@pytest.mark.postgres
+def test_two_worker_threads_on_postgres_never_share_a_job(postgres_store_url: str) -> None:
+    setup = Store(postgres_store_url)
+    job_ids = _many_jobs(setup, jobs_n=8, per_job=4)
+    analyzers = {name: StandInAnalyzer(delay_s=0.02) for name in ("a", "b")}
+    stores = {name: Store(postgres_store_url) for name in analyzers}  # each worker its own engine
+    stop = threading.Event()
+    threads = [
+        threading.Thread(target=work_forever, args=(stores[n], analyzers[n], f"worker-{n}", 0.02, stop))
+        for n in analyzers
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        wait_for(lambda: all(setup.get_job(j, with_results=False).status == "done" for j in job_ids))
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join()
+    analyzed = analyzers["a"].analyzed + analyzers["b"].analyzed
+    assert sorted(analyzed) == sorted(s.id for j in range(8) for s in make_sessions(4, f"job{j}_"))
+    owners = {setup.get_job(j).worker_id for j in job_ids}
+    assert owners == {"worker-a", "worker-b"}  # SKIP LOCKED: the second worker never waited
+    for job_id in job_ids:  # a job's sessions were all analyzed by the worker that owned it
+        job = setup.get_job(job_id)
+        mine = set(analyzers[job.worker_id[-1]].analyzed)
+        assert {r["session_id"] for r in job.results} <= mine
+    for s in (setup, *stores.values()):
+        s.close()
+
+
+WORKER_PROCESS = """
+import sys, time
+from pathlib import Path
+sys.path.insert(0, {tests!r})
+from test_jobs import StandInAnalyzer
+from chatkit.jobs import run_job
+from chatkit.store import Store
+
+store = Store({url!r})
+analyzer = StandInAnalyzer(delay_s=0.05, log_path=Path({log!r}))
+print("ready", flush=True)
+while not Path({go!r}).exists():
+    time.sleep(0.01)
+while (job := store.claim_job({name!r})) is not None:
+    run_job(store, analyzer, job.id, {name!r})
+store.close()
+"""
+
+
+@pytest.mark.postgres
+def test_two_worker_processes_on_postgres_never_share_a_job(postgres_store_url: str, tmp_path: Path) -> None:
+    setup = Store(postgres_store_url)
+    job_ids = _many_jobs(setup, jobs_n=8, per_job=3)
+    go = tmp_path / "go"
+    procs = {}
+    for name in ("p1", "p2"):
+        code = WORKER_PROCESS.format(
+            tests=str(TESTS_DIR),
+            url=postgres_store_url,
+            log=str(tmp_path / f"{name}.log"),
+            go=str(go),
+            name=name,
+        )
+        procs[name] = subprocess.Popen(
+            [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+    try:
+        for proc in procs.values():
+            assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
+        go.touch()  # both start claiming at the same moment
+        for proc in procs.values():
+            assert proc.wait(timeout=30) == 0, proc.stderr.read()
+    finally:
+        for proc in procs.values():
+            proc.kill()
+    logs = {name: (tmp_path / f"{name}.log").read_text().split() for name in procs}
+    analyzed = logs["p1"] + logs["p2"]
+    assert sorted(analyzed) == sorted(s.id for j in range(8) for s in make_sessions(3, f"job{j}_"))
+    jobs = [setup.get_job(j) for j in job_ids]
+    assert all(job.status == "done" and job.done == 3 for job in jobs)
+    assert {job.worker_id for job in jobs} == {"p1", "p2"}
+    for job in jobs:
+        assert {r["session_id"] for r in job.results} <= set(logs[job.worker_id])
+    setup.close()
+
+
+def test_results_hold_no_secrets(store: Store) -> None:
+    job_id = store.create_job(None, [], make_sessions(2), provider="standin", model="standin-1")
+    store.claim_job("w1")
+    run_job(store, StandInAnalyzer(), job_id, "w1")
+    dumped = json.dumps([store.get_job(job_id).results, store.get_job(job_id).summary])
+    assert "supersecretvalue" not in dumped and "client_secret" not in dumped
