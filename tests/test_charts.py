@@ -1,0 +1,149 @@
+"""Figures checked from their data: trace types, reference lines, colours, counts, empty states."""
+
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+
+from chatkit import charts
+from chatkit.charts import CATEGORY_COLORS, CATEGORY_LABELS, WEBGL_THRESHOLD
+from chatkit.frame import ENDED_CATEGORIES, counts_by, counts_over_time, empty_frame, sessions_frame
+from chatkit.models import Category
+from chatkit.sample import sample_sessions
+
+ALL_CHARTS = [
+    charts.requests_vs_limit,
+    charts.utilization_by_workflow,
+    charts.ttl_vs_time_to_end,
+    charts.cancellations_over_time,
+    charts.top_cancellations,
+]
+
+
+@pytest.fixture(scope="module")
+def frame() -> pd.DataFrame:
+    return sessions_frame(sample_sessions(300, seed=7))
+
+
+def test_category_colours_cover_every_category():
+    assert set(CATEGORY_COLORS) == {c.value for c in Category}
+    assert len(set(CATEGORY_COLORS.values())) == len(CATEGORY_COLORS)
+
+
+def _points(fig: go.Figure) -> list:
+    return [t for t in fig.data if t.mode == "markers"]
+
+
+def test_requests_vs_limit(frame):
+    fig = charts.requests_vs_limit(frame)
+    assert {t.type for t in _points(fig)} == {"scatter"}
+    rows = frame[frame["requests"].notna() & frame["rate_limit"].notna()]
+    assert sum(len(t.x) for t in _points(fig)) == len(rows)
+    for trace in _points(fig):
+        category = next(k for k, v in CATEGORY_LABELS.items() if v == trace.name)
+        assert trace.marker.color == CATEGORY_COLORS[category]
+        ids = {row[0] for row in trace.customdata}
+        assert ids <= set(rows.loc[rows["category"] == category, "session_id"])
+        assert "customdata[0]" in trace.hovertemplate
+    (line,) = [t for t in fig.data if t.mode == "lines"]
+    assert list(line.x) == list(line.y)  # y = x
+    assert line.x[0] == 0
+    assert line.x[1] >= rows["requests"].max()
+    assert fig.layout.template.layout.paper_bgcolor == "white"
+    assert "per minute" in fig.layout.xaxis.title.text
+
+
+def test_points_follow_the_frame(frame):
+    fig = charts.requests_vs_limit(frame)
+    trace = next(t for t in fig.data if t.name == CATEGORY_LABELS["rate_limited"])
+    by_id = frame.set_index("session_id")
+    for (session_id, _), x, y in zip(trace.customdata, trace.x, trace.y, strict=True):
+        assert by_id.loc[session_id, "rate_limit"] == x
+        assert by_id.loc[session_id, "requests"] == y
+        assert y > x or by_id.loc[session_id, "reason"] is not pd.NA
+
+
+def test_scattergl_above_threshold():
+    big = sessions_frame(sample_sessions(WEBGL_THRESHOLD * 2, seed=3))
+    fig = charts.requests_vs_limit(big)
+    assert {t.type for t in _points(fig)} == {"scattergl"}
+    assert {t.type for t in _points(charts.ttl_vs_time_to_end(big))} == {"scattergl"}
+    # the big box plot ships quartiles, not every point
+    box = charts.utilization_by_workflow(big)
+    assert all(t.type == "box" and t.y is None and t.q1 is not None for t in box.data)
+
+
+def test_utilization_by_workflow(frame):
+    fig = charts.utilization_by_workflow(frame)
+    assert all(t.type == "box" for t in fig.data)
+    assert sorted(t.name for t in fig.data) == sorted(frame["workflow_id"].dropna().unique())
+    total = sum(len(t.y) for t in fig.data)
+    assert total == frame["utilization"].notna().sum()
+    (shape,) = fig.layout.shapes
+    assert shape.y0 == shape.y1 == 100
+
+
+def test_ttl_vs_time_to_end(frame):
+    fig = charts.ttl_vs_time_to_end(frame)
+    rows = frame[frame["ttl_s"].notna() & frame["time_to_end_s"].notna()]
+    assert sum(len(t.x) for t in _points(fig)) == len(rows)
+    (line,) = [t for t in fig.data if t.mode == "lines"]
+    assert list(line.x) == list(line.y)
+    assert "seconds" in fig.layout.xaxis.title.text
+
+
+@pytest.mark.parametrize("freq", ["h", "D"])
+def test_cancellations_over_time_matches_counts(frame, freq):
+    fig = charts.cancellations_over_time(frame, freq)
+    table = counts_over_time(frame, freq)
+    assert fig.layout.barmode == "stack"
+    assert [t.name for t in fig.data] == [CATEGORY_LABELS[c] for c in ENDED_CATEGORIES]
+    for trace, category in zip(fig.data, ENDED_CATEGORIES, strict=True):
+        assert trace.type == "bar"
+        assert trace.marker.color == CATEGORY_COLORS[category]
+        assert list(trace.y) == table[category].tolist()
+    ended_with_time = frame[frame["category"] != "active"]
+    ended_with_time = ended_with_time[
+        ended_with_time["ended_at"].notna() | ended_with_time["created_at"].notna()
+    ]
+    assert sum(sum(t.y) for t in fig.data) == len(ended_with_time)
+
+
+@pytest.mark.parametrize("by", ["workflow_id", "customer_id"])
+def test_top_cancellations_matches_counts(frame, by):
+    fig = charts.top_cancellations(frame, by=by, top=5)
+    expected = counts_by(frame, by).head(5)
+    totals: dict[str, int] = {}
+    for trace in fig.data:
+        assert trace.type == "bar"
+        assert trace.orientation == "h"
+        for name, x in zip(trace.y, trace.x, strict=True):
+            totals[name] = totals.get(name, 0) + int(x)
+        assert list(trace.customdata) == list(trace.y)
+    assert totals == dict(zip(expected[by], expected["cancellations"], strict=True))
+    assert list(fig.data[0].y)[-1] == expected[by].iloc[0]  # largest bar on top
+
+
+@pytest.mark.parametrize("chart", ALL_CHARTS)
+def test_empty_frame_gives_an_explaining_figure(chart):
+    fig = chart(empty_frame())
+    assert isinstance(fig, go.Figure)
+    assert len(fig.data) == 0
+    (annotation,) = fig.layout.annotations
+    assert annotation.text
+
+
+def test_missing_fields_are_named():
+    api_only = (
+        sessions_frame(sample_sessions(300, seed=7)).assign(requests=pd.NA).astype({"requests": "Int64"})
+    )
+    fig = charts.requests_vs_limit(api_only)
+    assert "current_requests" in fig.layout.annotations[0].text
+    assert charts.top_cancellations(empty_frame(), by="nope").layout.annotations[0].text
+
+
+def test_only_active_sessions_is_empty_for_cancellation_charts(frame):
+    active = frame[frame["category"] == "active"]
+    assert len(charts.cancellations_over_time(active).data) == 0
+    assert len(charts.top_cancellations(active).data) == 0
