@@ -4,7 +4,7 @@ A job's life (see also the README):
 
     queued --claim--> running --all sessions done--> done (with a summary)
                          |  \\--request_stop--> stopping --worker notices--> stopped (results kept)
-                         |   \\--analyzer raises--> failed (results kept, error says why)
+                         |   \\--analyzer raises, or every session failed--> failed (results kept)
                          \\--worker dies (no heartbeat for stale_after_s)--> claimed again: resumes
     queued --request_stop--> stopped           worker shutting down --> queued again
 
@@ -111,8 +111,12 @@ def _execute(
     lost: threading.Event,
     shutdown: threading.Event | None,
 ) -> None:
+    recorded: set[str] = set()
+
     def record(report: SessionReport) -> None:
-        store.record_job_result(job_id, report.session_id, report.model_dump(mode="json"), report.error)
+        if report.session_id not in recorded:
+            store.record_job_result(job_id, report.session_id, report.model_dump(mode="json"), report.error)
+            recorded.add(report.session_id)
 
     def progress(_done: int, _total: int, report: SessionReport) -> None:
         record(report)
@@ -129,7 +133,7 @@ def _execute(
                 store.set_job_status(job_id, "failed", error=f"analysis failed: {type(exc).__name__}: {exc}")
                 _audit(store, job_id, worker_id)
             return
-        # Idempotent: covers reports an analyzer returned without announcing them to `progress`.
+        # Covers reports an analyzer returned without announcing them to `progress`.
         for report in reports:
             record(report)
 
@@ -155,6 +159,12 @@ def _execute(
         _audit(store, job_id, worker_id)
         return
 
+    errors = [r["error"] for r in job.results if r["error"]]
+    if len(errors) == job.total:
+        # e.g. a rejected key: a summary of nothing but failures would only hide that.
+        store.set_job_status(job_id, "failed", error=f"every session failed; the first error: {errors[0]}")
+        _audit(store, job_id, worker_id)
+        return
     reports = [SessionReport.model_validate(r["report"]) for r in job.results if r["report"] is not None]
     try:
         summary = analyzer.summarize(store.job_sessions(job_id), reports)

@@ -373,3 +373,78 @@ def test_results_hold_no_secrets(store: Store) -> None:
     run_job(store, StandInAnalyzer(), job_id, "w1")
     dumped = json.dumps([store.get_job(job_id).results, store.get_job(job_id).summary])
     assert "supersecretvalue" not in dumped and "client_secret" not in dumped
+
+
+# ---- with the real analyzer --------------------------------------------------------------------------
+
+
+def test_a_job_with_the_real_offline_analyzer(store: Store) -> None:
+    from chatkit.analyzer import ChatKitAnalyzer
+    from chatkit.sample import sample_sessions
+    from chatkit.settings import Settings
+
+    sessions = sample_sessions(12)
+    analyzer = ChatKitAnalyzer(Settings(_env_file=None, llm_provider="offline"), store=store)
+    job_id = store.create_job(None, [], sessions, provider=analyzer.provider_name, model=analyzer.model)
+    store.claim_job("w1")
+    run_job(store, analyzer, job_id, "w1")
+
+    job = store.get_job(job_id)
+    assert job.status == "done" and job.done == 12 and job.error is None
+    reports = [SessionReport.model_validate(r["report"]) for r in job.results]
+    assert [r.session_id for r in reports] == [s.id for s in sessions]
+    assert all(r.body is not None and r.error is None for r in reports)
+    summary = SummaryReport.model_validate(job.summary)
+    assert summary.total_sessions == 12 and sum(summary.counts_by_category.values()) == 12
+    assert store.audit_log()[0]["action"] == "batch_job"
+
+
+def test_stop_and_rerun_against_an_llm_server_reuse_the_cache(store: Store, fake_llm, llm_settings) -> None:
+    """Real HTTP through the real `openai` client: stop mid-way, then the done sessions cost no call."""
+    from chatkit.analyzer import ChatKitAnalyzer
+    from chatkit.sample import sample_sessions
+
+    fake_llm.latency_s = 0.1
+    sessions = sample_sessions(20)
+    analyzer = ChatKitAnalyzer(llm_settings(llm_concurrency=2), store=store)
+    job_id = store.create_job(None, [], sessions, provider=analyzer.provider_name, model=analyzer.model)
+    worker = BackgroundWorker(store, analyzer, poll_s=0.05).start()
+    try:
+        wait_for(lambda: store.get_job(job_id, with_results=False).done >= 4)
+        store.request_stop(job_id)
+        wait_for(lambda: store.get_job(job_id, with_results=False).status == "stopped")
+        stopped = store.get_job(job_id)
+        assert 4 <= stopped.done < 20 and len(stopped.results) == stopped.done
+        assert all(r["error"] is None for r in stopped.results)
+        calls_before = len(fake_llm.requests)
+        assert calls_before <= stopped.done + 2  # at most the requests in flight were wasted
+
+        rerun = store.create_job(None, [], sessions, provider=analyzer.provider_name, model=analyzer.model)
+        wait_for(lambda: store.get_job(rerun, with_results=False).status == "done", timeout_s=30)
+    finally:
+        worker.stop()
+    job = store.get_job(rerun)
+    from_cache = [r["session_id"] for r in job.results if r["report"]["from_cache"]]
+    assert set(from_cache) >= {r["session_id"] for r in stopped.results}
+    assert "sk-test-SECRET" not in json.dumps(
+        [job.results, job.summary, store.audit_log(limit=200)], default=str
+    )
+
+
+def test_a_rejected_key_fails_the_job_clearly(store: Store, fake_llm, llm_settings) -> None:
+    from fakellm import unauthorized
+
+    from chatkit.analyzer import ChatKitAnalyzer
+    from chatkit.sample import sample_sessions
+
+    fake_llm.push(*[unauthorized() for _ in range(10)])
+    analyzer = ChatKitAnalyzer(llm_settings(llm_concurrency=1), store=store)
+    job_id = store.create_job(
+        None, [], sample_sessions(5), provider=analyzer.provider_name, model=analyzer.model
+    )
+    store.claim_job("w1")
+    run_job(store, analyzer, job_id, "w1")
+    job = store.get_job(job_id)
+    assert job.status == "failed" and job.done == 5
+    assert job.error.startswith("every session failed; the first error:")
+    assert "sk-test-SECRET" not in job.error
