@@ -1,7 +1,17 @@
-"""Entry point: placeholder until the dashboard lands."""
+"""The router: which pages exist, with their titles and icons. Pages and `chatkit` do the rest.
+
+Every page calls `chatkit.ui.page_setup()` itself, so nothing here is needed when a deep link runs a
+page file on its own.
+"""
 
 import streamlit as st
 
-st.set_page_config(page_title="ChatKit Session Analytics", layout="wide")
-st.title("ChatKit Session Analytics")
-st.write("The dashboard is being built; use `python -m chatkit` meanwhile.")
+st.navigation(
+    [
+        st.Page("pages/import_data.py", title="Import", icon=":material/upload_file:"),
+        st.Page("pages/overview.py", title="Overview", icon=":material/monitoring:", default=True),
+        st.Page("pages/session.py", title="Session", icon=":material/manage_search:"),
+        st.Page("pages/batch_report.py", title="Batch report", icon=":material/summarize:"),
+        st.Page("pages/settings.py", title="Settings", icon=":material/settings:"),
+    ]
+).run()

@@ -1,0 +1,59 @@
+"""Batch report: analyze many sessions in a background job, follow it, download the results."""
+
+import streamlit as st
+
+from chatkit import ui
+
+ctx = ui.page_setup("batch", "Batch report", ":material/summarize:")
+
+st.title("Batch report")
+st.caption(
+    "A batch runs in the background: you can leave this page, reload it or open it in another browser; "
+    "progress is kept in the store. Stop keeps what is done."
+)
+
+if ctx.job_id:
+    job = ctx.store.get_job(ctx.job_id, with_results=False)
+    if job is None:
+        st.error(
+            f"Batch job `{ctx.job_id}` does not exist in this store. Start a new batch below or open a "
+            "past job from the list.",
+            icon=":material/search_off:",
+        )
+    else:
+        ui.follow_job(ctx, job.id)
+        job = ctx.store.get_job(job.id)
+        if job is not None and job.finished:
+            ui.job_outcome(ctx, job)
+        ui.page_link("batch", "Start another batch", ":material/add:", ui.carry_params(job=None))
+
+if not ctx.job_id or ctx.store.get_job(ctx.job_id, with_results=False) is None:
+    st.subheader("New batch")
+    if ctx.dataset is None:
+        ui.no_dataset_message(ctx)
+    else:
+        frame = ui.filtered_frame(ctx.dataset.id, ctx.filters_json, ctx.store)
+        scope = st.radio(
+            "Sessions to analyze",
+            ["All sessions matching the current filters", "Sessions I pick"],
+            horizontal=True,
+        )
+        skip_active = st.checkbox("Leave out active sessions (nothing went wrong with them)", value=True)
+        candidates = frame[frame["status"] != "active"] if skip_active else frame
+        if scope == "Sessions I pick":
+            picked = st.multiselect(
+                "Sessions",
+                candidates["session_id"].head(ui.PICK_LIMIT).tolist(),
+                placeholder="Type to search session ids",
+            )
+            chosen = list(picked)
+        else:
+            chosen = candidates["session_id"].tolist()
+        st.caption(ui.batch_estimate(ctx, len(chosen)))
+        if st.button("Start batch", type="primary", icon=":material/play_arrow:", disabled=not chosen):
+            job_id = ui.start_job(ctx, chosen)
+            st.query_params["job"] = job_id
+            st.rerun()
+
+st.subheader("Past batches")
+ui.past_jobs(ctx)

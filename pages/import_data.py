@@ -1,0 +1,106 @@
+"""Import: upload exports or paste a session, read the import report, save a data set."""
+
+import pandas as pd
+import streamlit as st
+
+from chatkit import ui
+
+ctx = ui.page_setup("import", "Import", ":material/upload_file:")
+
+st.title("Import sessions")
+st.caption(
+    "Upload ChatKit session exports (API responses, response logs, your own enriched exports) or paste "
+    "one session's JSON. Good rows are kept; every problem is listed with where it is."
+)
+
+sample_col, _ = st.columns([1, 3])
+if sample_col.button("Load sample data", icon=":material/science:", help="A realistic day of sessions"):
+    ui.switch_page("overview", {"ds": ui.load_sample(ctx.store)})
+
+upload_col, paste_col = st.columns(2)
+uploads = upload_col.file_uploader(
+    "Files (JSON, JSONL or CSV)",
+    type=["json", "jsonl", "ndjson", "csv", "txt"],
+    accept_multiple_files=True,
+    help=f"Several files make one data set. Up to {ctx.settings.chatkit_max_upload_mb} MB per file.",
+)
+pasted = paste_col.text_area(
+    "Or paste one session's JSON (or a list of them)",
+    placeholder=ui.SEED_EXAMPLE,
+    height=260,
+)
+
+files = [(f.name, f.getvalue()) for f in uploads or []]
+if pasted.strip():
+    files.append(("pasted JSON", pasted.encode()))
+
+if files:
+    result = ui.import_once(files, ctx.settings.max_upload_bytes)
+
+    st.subheader("Import report")
+    counts = st.columns(4)
+    counts[0].metric("Files", len(result.files) or len(files))
+    counts[1].metric("Sessions read", f"{len(result.sessions):,}")
+    counts[2].metric("Errors", len(result.errors))
+    counts[3].metric("Warnings", len(result.warnings))
+    if result.errors:
+        st.error(
+            f"{len(result.errors)} row(s) could not be imported; the {len(result.sessions):,} good sessions "
+            "are kept. Fix the rows below in the export and upload it again if you need them.",
+            icon=":material/error:",
+        )
+        st.dataframe(ui.issues_table(result.errors), hide_index=True, width="stretch")
+    if result.warnings:
+        with st.expander(f"Warnings ({len(result.warnings)}): imported, but worth a look"):
+            st.dataframe(ui.issues_table(result.warnings), hide_index=True, width="stretch")
+
+    if result.sessions:
+        with st.expander(f"Preview of the {len(result.sessions):,} sessions read"):
+            st.dataframe(ui.sessions_preview(result.sessions), hide_index=True, width="stretch")
+        with st.form("save_dataset", border=False):
+            name = st.text_input(
+                "Data set name", value=ui.default_dataset_name(result.files or [n for n, _ in files])
+            )
+            if st.form_submit_button("Save and open the Overview", type="primary", icon=":material/save:"):
+                dataset_id = ctx.store.save_dataset(
+                    name, result.sessions, result.files or [n for n, _ in files]
+                )
+                ui.switch_page("overview", {"ds": dataset_id})
+    else:
+        st.warning(
+            "Nothing to save: no session could be read. See the errors above.", icon=":material/block:"
+        )
+
+st.subheader("Stored data sets")
+if not ctx.datasets:
+    st.caption("None yet. Upload files above or load the sample data.")
+else:
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "name": d.name,
+                "sessions": d.session_count,
+                "imported (UTC)": d.created_at,
+                "files": ", ".join(d.source_files),
+                "id": d.id,
+            }
+            for d in ctx.datasets
+        ),
+        hide_index=True,
+        width="stretch",
+        column_config={"imported (UTC)": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm")},
+    )
+    for dataset in ctx.datasets:
+        link_col, delete_col = st.columns([4, 1])
+        with link_col:
+            ui.page_link(
+                "overview",
+                f"Open **{dataset.name}** ({dataset.session_count:,} sessions)",
+                ":material/open_in_new:",
+                {"ds": dataset.id},
+            )
+        with delete_col.popover("Delete", icon=":material/delete:"):
+            st.write(f"Delete **{dataset.name}**? Links to it will say it no longer exists.")
+            if st.button("Delete for good", key=f"delete_{dataset.id}", type="primary"):
+                ui.delete_dataset(ctx, dataset.id)
+                st.rerun()

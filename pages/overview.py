@@ -1,0 +1,97 @@
+"""Overview: KPIs, the five charts, the session table they narrow, and the what-if panel."""
+
+import streamlit as st
+
+from chatkit import ui
+
+ctx = ui.page_setup("overview", "Overview", ":material/monitoring:")
+
+st.title("Overview")
+if ctx.dataset is None:
+    ui.no_dataset_message(ctx)
+    st.stop()
+st.caption(ui.dataset_caption(ctx))
+
+kpis = ui.cached_kpis(ctx.dataset.id, ctx.filters_json, ctx.store)
+if not kpis.get("sessions"):
+    st.info(
+        "No session matches the filters. Clear some filters in the sidebar to see data again.",
+        icon=":material/filter_alt_off:",
+    )
+    st.stop()
+ui.kpi_tiles(kpis)
+
+# Each chart: a title, one line on what to read from it, and the chart; selections narrow the table.
+picked: list[ui.ChartPick] = []
+left, right = st.columns(2)
+with left:
+    picked.append(
+        ui.chart(
+            ctx,
+            "requests_vs_limit",
+            "Requests vs limit",
+            "Each dot is a session; dots above the dashed line used more requests than their per-minute "
+            "limit. Select dots to list those sessions.",
+        )
+    )
+with right:
+    picked.append(
+        ui.chart(
+            ctx,
+            "utilization_by_workflow",
+            "Utilization by workflow",
+            "Requests as a share of the limit; boxes reaching past the 100 % line are workflows whose "
+            "limit is too tight.",
+        )
+    )
+left, right = st.columns(2)
+with left:
+    picked.append(
+        ui.chart(
+            ctx,
+            "ttl_vs_time_to_end",
+            "TTL vs time to cancel / expire",
+            "Sessions on the diagonal ran out their lifetime (TTL); those far below ended early for "
+            "another reason.",
+        )
+    )
+with right:
+    freq = st.segmented_control(
+        "Bucket", ["hour", "day"], default="hour", key="ov_freq", label_visibility="collapsed"
+    )
+    picked.append(
+        ui.chart(
+            ctx,
+            "cancellations_over_time",
+            "Cancellations over time",
+            "Stacked by diagnosis: a spike of one colour points at one cause. Drag across bars to pick "
+            "a time range.",
+            freq="D" if freq == "day" else "h",
+        )
+    )
+left, right = st.columns(2)
+with left:
+    picked.append(
+        ui.chart(
+            ctx,
+            "top_cancellations",
+            "Top workflows by cancellations",
+            "Where cancellations concentrate; click a bar to list that workflow's sessions.",
+            by="workflow_id",
+        )
+    )
+with right:
+    picked.append(
+        ui.chart(
+            ctx,
+            "top_cancellations",
+            "Top customers by cancellations",
+            "A single customer on top often means one integration misbehaving.",
+            by="customer_id",
+        )
+    )
+
+st.subheader("Sessions")
+ui.session_table(ctx, picked)
+
+ui.what_if_panel(ctx)

@@ -1,0 +1,51 @@
+"""Session: one session's facts, its deterministic diagnosis and its report."""
+
+import streamlit as st
+
+from chatkit import ui
+from chatkit.analyzer import render_report_markdown
+
+ctx = ui.page_setup("session", "Session", ":material/manage_search:")
+
+st.title("Session")
+if ctx.dataset is None:
+    ui.no_dataset_message(ctx)
+    st.stop()
+
+ui.session_picker(ctx)
+if ctx.session_id is None:
+    st.info("Pick a session above (type to search by id), or open one from the Overview's table.")
+    st.stop()
+
+session = ui.session_by_id(ctx.dataset.id, ctx.session_id, ctx.store)
+if session is None:
+    st.warning(
+        f"Session `{ctx.session_id}` is not in the data set **{ctx.dataset.name}**. Pick another one above.",
+        icon=":material/search_off:",
+    )
+    st.stop()
+
+diagnosis = ui.diagnosis_of(session)
+facts_col, diagnosis_col = st.columns([2, 3])
+with facts_col:
+    st.subheader("Facts")
+    st.dataframe(ui.facts_table(session, diagnosis), hide_index=True, width="stretch")
+with diagnosis_col:
+    st.subheader("Diagnosis")
+    ui.diagnosis_card(diagnosis)
+
+st.subheader("Report")
+again = st.button(
+    "Analyze again",
+    icon=":material/refresh:",
+    help="Ask the analyzer again, bypassing the cache (costs one LLM call when a key is configured).",
+)
+report = ui.session_report(ctx, session, fresh=again)
+if report is not None:
+    ui.report_meta(report)
+    st.markdown(render_report_markdown(report))
+
+with st.expander("Raw JSON (secrets removed at import)"):
+    st.json(session.model_dump(mode="json", exclude_none=True))
+
+ui.page_link("overview", "Back to the Overview", ":material/arrow_back:", ui.carry_params(sid=None))

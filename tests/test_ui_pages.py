@@ -1,0 +1,469 @@
+"""Every dashboard page through Streamlit's AppTest: empty state, sample data, upload, filters,
+links that restore a view, bad links, charts, reports and batch jobs."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from chatkit import sample, ui
+from chatkit.settings import load_settings
+from chatkit.store import Store
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+PAGES = list(ui.PAGE_FILES.values())
+SAMPLE_N = 120
+TIMEOUT = 60
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh data dir and offline settings per test; Streamlit's caches are process-wide: clear them."""
+    monkeypatch.setenv("CHATKIT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("LLM_PROVIDER", "offline")
+    for name in ("LLM_API_KEY", "CHATKIT_DATABASE_URL", "LLM_BASE_URL", "LLM_MODEL"):
+        monkeypatch.delenv(name, raising=False)
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield tmp_path
+    st.cache_data.clear()
+    st.cache_resource.clear()  # stops the background worker of this test's store
+
+
+def store() -> Store:
+    return Store.from_settings(load_settings())
+
+
+def saved_sample(n: int = SAMPLE_N) -> str:
+    return store().save_dataset("Sample", sample.sample_sessions(n), ["sample.json"])
+
+
+def open_page(page: str, **params: Any) -> AppTest:
+    """Open `page` through the router, as a click in the menu or a link with `params` would."""
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params.update(params)
+    at.switch_page(page)
+    return at.run()
+
+
+def texts(at: AppTest, kind: str) -> list[str]:
+    return [str(element.value) for element in at.get(kind)]
+
+
+def all_text(at: AppTest) -> str:
+    parts = []
+    for kind in ("markdown", "caption", "info", "warning", "error", "success", "code", "title", "subheader"):
+        parts += texts(at, kind)
+    return "\n".join(parts)
+
+
+def no_failure(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def sessions_table(at: AppTest) -> pd.DataFrame:
+    """The Overview's session table: the dataframe with a session_id column and the most rows."""
+    frames = [df.value for df in at.dataframe if "session_id" in df.value.columns]
+    return max(frames, key=len)
+
+
+# ---- every page ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_without_data(page: str) -> None:
+    at = open_page(page)
+    no_failure(at)
+    assert not at.error
+    if page in (ui.PAGE_FILES["overview"], ui.PAGE_FILES["session"], ui.PAGE_FILES["batch"]):
+        assert "no data set" in all_text(at).lower()
+        assert any(b.label == "Load sample data" for b in at.button)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_with_sample_data(page: str) -> None:
+    dataset_id = saved_sample()
+    at = open_page(page)
+    no_failure(at)
+    assert not at.error
+    assert at.query_params["ds"] == dataset_id  # the newest data set is chosen and put in the link
+    assert at.sidebar.selectbox[0].value == dataset_id
+
+
+def test_load_sample_button_opens_the_overview_with_every_chart() -> None:
+    at = open_page(ui.PAGE_FILES["overview"])
+    next(b for b in at.button if b.label == "Load sample data").click().run()
+    no_failure(at)
+    assert at.query_params["ds"] == store().list_datasets()[0].id
+    assert len(at.get("plotly_chart")) == 6
+    assert len(at.metric) >= 6
+    assert at.metric[0].value == f"{ui.SAMPLE_SIZE:,}"
+
+
+# ---- import ----------------------------------------------------------------------------------
+
+
+def sample_csv(n: int = 40) -> bytes:
+    """What `pandas.json_normalize(...).to_csv()` writes for an export: dotted columns."""
+    return pd.json_normalize(sample.sample_records(n)).to_csv(index=False).encode()
+
+
+def test_upload_csv_shows_the_report_and_saves_a_data_set() -> None:
+    at = open_page(ui.PAGE_FILES["import"])
+    at.file_uploader[0].set_value(("export.csv", sample_csv(40), "text/csv")).run()
+    no_failure(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Sessions read"] == "40"
+    assert metrics["Errors"] == "0"
+    assert at.text_input[0].value == "export.csv"
+    at.text_input[0].set_value("March export")
+    next(b for b in at.button if "Save" in b.label).click().run()
+    no_failure(at)
+    saved = store().list_datasets()
+    assert [(d.name, d.session_count) for d in saved] == [("March export", 40)]
+    assert at.query_params["ds"] == saved[0].id
+    assert len(at.get("plotly_chart")) == 6  # now on the Overview
+
+
+def test_upload_with_bad_rows_lists_each_error_and_keeps_good_rows() -> None:
+    good = sample.sample_records(3)
+    bad = {"id": "cksess_bad", "max_requests_per_1_minute": -5, "status": "cancelled"}
+    files = [
+        ("good.json", json.dumps(good).encode(), "application/json"),
+        ("mixed.jsonl", (json.dumps(bad) + "\n" + "{not json\n").encode(), "application/json"),
+    ]
+    at = open_page(ui.PAGE_FILES["import"])
+    at.file_uploader[0].set_value(files).run()
+    no_failure(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Sessions read"] == "3"
+    assert int(metrics["Errors"]) >= 2
+    errors = at.dataframe[0].value
+    assert list(errors.columns) == ["file", "row", "session", "field", "message"]
+    assert set(errors["file"]) == {"mixed.jsonl"}
+    assert "max_requests_per_1_minute" in set(errors["field"])
+    assert at.error  # says that good rows are kept and what to do
+
+
+def test_pasted_seed_example_imports_with_a_configuration_warning() -> None:
+    at = open_page(ui.PAGE_FILES["import"])
+    assert at.text_area[0].placeholder == ui.SEED_EXAMPLE
+    at.text_area[0].set_value(ui.SEED_EXAMPLE).run()
+    no_failure(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Sessions read"] == "1"
+    assert int(metrics["Warnings"]) >= 1  # ttl 900 s is outside the API's 1-600 s
+
+
+def test_stored_data_sets_are_listed_and_deleted_links_say_so() -> None:
+    dataset_id = saved_sample(30)
+    at = open_page(ui.PAGE_FILES["import"])
+    assert any(dataset_id in str(df.value.get("id", pd.Series()).tolist()) for df in at.dataframe)
+    store().delete_dataset(dataset_id)
+    at = open_page(ui.PAGE_FILES["overview"], ds=dataset_id)
+    no_failure(at)
+    assert any("no longer exists" in e for e in texts(at, "error"))
+
+
+# ---- overview: filters, links, charts ---------------------------------------------------------
+
+
+def test_filters_narrow_the_table_and_go_into_the_link() -> None:
+    saved_sample()
+    at = open_page(ui.PAGE_FILES["overview"])
+    everything = sessions_table(at)
+    assert len(everything) == SAMPLE_N
+    category = at.sidebar.multiselect(key="ui_f_cat")
+    category.set_value(["rate_limited"]).run()
+    no_failure(at)
+    narrowed = sessions_table(at)
+    assert 0 < len(narrowed) < len(everything)
+    assert set(narrowed["category"]) == {"rate_limited"}
+    assert at.query_params["cat"] == "rate_limited"
+    assert at.metric[0].value == f"{len(narrowed):,}"
+    share = texts(at, "code")[0]
+    assert "cat=rate_limited" in share and "ds=" in share
+
+
+def test_a_link_restores_data_set_filters_and_session() -> None:
+    older = saved_sample(60)
+    saved_sample(SAMPLE_N)  # newer: chosen when a link names none
+    at = open_page(
+        ui.PAGE_FILES["overview"], ds=older, wf=["workflow_alpha", "workflow_beta"], status="cancelled"
+    )
+    no_failure(at)
+    assert at.sidebar.selectbox[0].value == older
+    assert at.sidebar.multiselect(key="ui_f_wf").value == ["workflow_alpha", "workflow_beta"]
+    shown = sessions_table(at)
+    assert set(shown["workflow_id"]) <= {"workflow_alpha", "workflow_beta"}
+    assert set(shown["status"]) == {"cancelled"}
+
+    session_id = shown["session_id"].iloc[0]
+    at = open_page(ui.PAGE_FILES["session"], ds=older, sid=session_id)
+    no_failure(at)
+    assert at.selectbox(key="ui_session").value == session_id
+    facts = at.dataframe[0].value
+    assert facts.set_index("fact").loc["id", "value"] == session_id
+
+
+def test_bad_link_values_are_ignored_with_a_notice() -> None:
+    dataset_id = saved_sample(30)
+    at = open_page(
+        ui.PAGE_FILES["overview"],
+        ds=dataset_id,
+        cat=["rate_limited", "bogus"],
+        wf="no_such_workflow",
+        status="exploded",
+        to="yesterday-ish",
+        sid="<script>",
+        foo="bar",
+    )
+    no_failure(at)
+    notice = "\n".join(texts(at, "warning"))
+    for word in ("bogus", "no_such_workflow", "exploded", "`to`", "sid", "foo"):
+        assert word in notice
+    assert at.sidebar.multiselect(key="ui_f_cat").value == ["rate_limited"]
+    assert set(sessions_table(at)["category"]) == {"rate_limited"}
+    assert "bogus" not in at.query_params.get("cat", "")  # the link is cleaned
+
+
+def test_junk_data_set_id_is_a_notice_and_the_newest_data_set_is_shown() -> None:
+    dataset_id = saved_sample(30)
+    at = open_page(ui.PAGE_FILES["overview"], ds="../../etc/passwd")
+    no_failure(at)
+    assert any("not a valid id" in w for w in texts(at, "warning"))
+    assert at.query_params["ds"] == dataset_id
+
+
+def test_charts_carry_the_filtered_data() -> None:
+    saved_sample()
+    at = open_page(ui.PAGE_FILES["overview"], cat="rate_limited")
+    no_failure(at)
+    specs = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    assert len(specs) == 6
+    shown = set(sessions_table(at)["session_id"])
+    # Scatter charts carry session ids as customdata: exactly the filtered sessions, nothing else.
+    ids = {
+        str(item[0] if isinstance(item, list) else item)
+        for spec in specs[:1]
+        for trace in spec["data"]
+        for item in trace.get("customdata") or []
+    }
+    assert ids and ids <= shown
+
+
+def test_a_chart_selection_narrows_the_table() -> None:
+    pick = ui._pick(
+        "Requests vs limit",
+        "requests_vs_limit",
+        {},
+        {"points": [{"customdata": ["s1"]}, {"customdata": ["s3"]}]},
+    )
+    frame = pd.DataFrame({"session_id": ["s1", "s2", "s3"], "workflow_id": ["a", "b", "a"]})
+    assert pick is not None and pick.apply(frame)["session_id"].tolist() == ["s1", "s3"]
+    bars = ui._pick("Top", "top_cancellations", {"by": "workflow_id"}, {"points": [{"x": 4, "y": "b"}]})
+    assert bars is not None and bars.apply(frame)["session_id"].tolist() == ["s2"]
+    assert ui._pick("Top", "top_cancellations", {}, {"points": []}) is None
+
+
+def test_what_if_sliders_update_the_counts() -> None:
+    saved_sample()
+    at = open_page(ui.PAGE_FILES["overview"])
+    label = "Rate-limit cancellations avoided"
+
+    def avoided_and_total() -> tuple[int, int]:
+        value = next(m.value for m in at.metric if m.label == label)
+        avoided, total = (int(x.replace(",", "")) for x in value.split(" of "))
+        return avoided, total
+
+    limit = next(s for s in at.slider if s.label == "Per-minute limit")
+    limit.set_value(1).run()
+    no_failure(at)
+    low, total = avoided_and_total()
+    limit = next(s for s in at.slider if s.label == "Per-minute limit")
+    limit.set_value(limit.max).run()
+    no_failure(at)
+    high, total_after = avoided_and_total()
+    assert total == total_after > 0
+    assert low < high <= total
+    assert any("would have avoided" in c for c in texts(at, "caption"))
+
+
+# ---- session -----------------------------------------------------------------------------------
+
+
+def test_session_page_shows_diagnosis_and_offline_report() -> None:
+    dataset_id = saved_sample()
+    session = next(s for s in sample.sample_sessions(SAMPLE_N) if s.status == "cancelled")
+    at = open_page(ui.PAGE_FILES["session"], ds=dataset_id, sid=session.id)
+    no_failure(at)
+    body = all_text(at)
+    assert "Root cause" in body and "Prevention" in body
+    assert {m.label: m.value for m in at.metric}["Provider"] == "offline"
+    assert any(session.id in b.proto.body for b in at.get("badge")) or "confidence" in body
+    raw = at.get("json")[0].proto.body
+    assert session.id in raw and "client_secret" not in raw
+    share = texts(at, "code")[0]
+    assert f"sid={session.id}" in share
+
+
+def test_llm_report_comes_from_cache_until_analyze_again(
+    monkeypatch: pytest.MonkeyPatch, fake_llm: Any
+) -> None:
+    monkeypatch.setenv("LLM_PROVIDER", "openai")
+    monkeypatch.setenv("LLM_API_KEY", "sk-test-dashboard-0001")
+    monkeypatch.setenv("LLM_BASE_URL", fake_llm.base_url)
+    monkeypatch.setenv("LLM_MODEL", "fake/model-1")
+    dataset_id = saved_sample(30)
+    session = next(s for s in sample.sample_sessions(30) if s.status == "cancelled")
+    at = open_page(ui.PAGE_FILES["session"], ds=dataset_id, sid=session.id)
+    no_failure(at)
+    first = {m.label: m.value for m in at.metric}
+    assert (first["Provider"], first["Model"], first["From cache"]) == ("openai", "fake/model-1", "no")
+    assert first["Tokens"] != "0"
+    calls = len(fake_llm.completions)
+    assert calls >= 1
+    again = open_page(ui.PAGE_FILES["session"], ds=dataset_id, sid=session.id)  # another browser
+    assert {m.label: m.value for m in again.metric}["From cache"] == "yes"
+    assert len(fake_llm.completions) == calls
+    next(b for b in again.button if b.label == "Analyze again").click().run()
+    no_failure(again)
+    assert {m.label: m.value for m in again.metric}["From cache"] == "no"
+    assert len(fake_llm.completions) > calls
+    assert "sk-test-dashboard-0001" not in all_text(again)
+
+
+def test_unknown_session_in_a_link_is_explained() -> None:
+    dataset_id = saved_sample(30)
+    at = open_page(ui.PAGE_FILES["session"], ds=dataset_id, sid="cksess_not_here")
+    no_failure(at)
+    assert any("is not in the data set" in w for w in texts(at, "warning"))
+
+
+def test_a_page_run_on_its_own_works_like_a_deep_link() -> None:
+    """streamlit#9624: a deep link may run pages/x.py without app.py; setup must still happen."""
+    dataset_id = saved_sample(30)
+    session_id = sample.sample_sessions(30)[0].id
+    page = str(Path(APP).parent / ui.PAGE_FILES["session"])
+    at = AppTest.from_file(page, default_timeout=TIMEOUT)
+    at.query_params.update(ds=dataset_id, sid=session_id)
+    at.run()
+    no_failure(at)
+    assert at.selectbox(key="ui_session").value == session_id
+    assert any("Root cause" in m for m in texts(at, "markdown"))
+
+
+# ---- batch ------------------------------------------------------------------------------------
+
+
+def wait_for_job(job_id: str, timeout: float = 60) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = store().get_job(job_id, with_results=False)
+        if job is not None and job.finished:
+            return job.status
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} did not finish")
+
+
+def test_batch_runs_in_the_background_and_offers_downloads() -> None:
+    saved_sample(40)
+    at = open_page(ui.PAGE_FILES["batch"], cat="rate_limited")
+    no_failure(at)
+    next(b for b in at.button if b.label == "Start batch").click().run()
+    no_failure(at)
+    job_id = at.query_params["job"]
+    assert wait_for_job(job_id) == "done"
+    at.run()
+    no_failure(at)
+    assert any(s.startswith("Done") for s in texts(at, "success"))
+    assert {b.label for b in at.get("download_button")} >= {"Report (Markdown)", "Report (JSON)"}
+    job = store().get_job(job_id)
+    assert job is not None and job.total == job.done > 0
+    results = sessions_table_of_job(at)
+    assert set(results["category"]) == {"rate_limited"}
+    assert any("ChatKit sessions summary" in m for m in texts(at, "markdown"))
+    # A past job reopens from its link in another browser session.
+    again = open_page(ui.PAGE_FILES["batch"], job=job_id)
+    no_failure(again)
+    assert any(s.startswith("Done") for s in texts(again, "success"))
+
+
+def sessions_table_of_job(at: AppTest) -> pd.DataFrame:
+    return next(df.value for df in at.dataframe if "root cause" in df.value.columns)
+
+
+def test_stopped_job_keeps_its_results() -> None:
+    dataset_id = saved_sample(30)
+    s = store()
+    sessions = sample.sample_sessions(30)
+    job_id = s.create_job(dataset_id, [x.id for x in sessions[:5]], sessions, provider="offline", model="m")
+    s.request_stop(job_id)  # queued -> stopped at once, before any worker sees it
+    at = open_page(ui.PAGE_FILES["batch"], ds=dataset_id, job=job_id)
+    no_failure(at)
+    assert any("Stopped after 0 of 5" in i for i in texts(at, "info"))
+
+
+def test_unknown_job_is_explained() -> None:
+    saved_sample(30)
+    at = open_page(ui.PAGE_FILES["batch"], job="f" * 32)
+    no_failure(at)
+    assert any("does not exist" in e for e in texts(at, "error"))
+
+
+# ---- settings ----------------------------------------------------------------------------------
+
+
+def test_settings_show_status_but_never_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    secret = "sk-never-show-me-123456"
+    monkeypatch.setenv("LLM_PROVIDER", "openai")
+    monkeypatch.setenv("LLM_API_KEY", secret)
+    monkeypatch.setenv("LLM_BASE_URL", "http://127.0.0.1:9/v1")  # nothing listens: a refused connection
+    at = open_page(ui.PAGE_FILES["settings"])
+    no_failure(at)
+    view = at.dataframe[0].value.set_index("setting")["value"]
+    assert view["API key"] == "configured"
+    assert view["provider in use"] == "openai"
+    next(b for b in at.button if b.label == "Test connection").click().run(timeout=120)
+    no_failure(at)
+    assert at.error  # a clear message, not a traceback
+    everything = all_text(at) + json.dumps([df.value.to_dict() for df in at.dataframe], default=str)
+    assert secret not in everything
+
+
+def test_streamlit_secrets_override_the_environment() -> None:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.secrets["llm_model"] = "from-secrets/model"
+    at.secrets["LLM_BASE_URL"] = "http://127.0.0.1:9/v1"
+    at.switch_page(ui.PAGE_FILES["settings"]).run()
+    no_failure(at)
+    view = at.dataframe[0].value.set_index("setting")["value"]
+    assert view["base URL"] == "http://127.0.0.1:9/v1"
+    assert view["provider in use"] == "offline"
+    next(b for b in at.button if b.label == "Test connection").click().run()
+    assert at.success
+
+
+# ---- pure URL helpers --------------------------------------------------------------------------
+
+
+def test_link_round_trip() -> None:
+    params = {
+        "ds": ["abc123"],
+        "cat": ["rate_limited", "ttl_expired"],
+        "wf": ["workflow_alpha"],
+        "from": ["2025-03-14T08:00"],
+        "q": ["cksess"],
+        "sid": ["cksess_1"],
+    }
+    state = ui.parse_link(params)
+    assert not state.notices
+    assert ui.link_params(state) == params
