@@ -15,14 +15,16 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlparse
 
-import openai
 from aiolimiter import AsyncLimiter
 
 from chatkit.models import TokenUsage
 from chatkit.settings import Settings
+
+if TYPE_CHECKING:
+    import openai
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +168,8 @@ class OpenAICompatibleProvider:
         )
 
     def _bind(self) -> tuple[openai.AsyncOpenAI, AsyncLimiter]:
+        import openai  # heavy (seconds on a busy machine): only when an LLM is really used
+
         loop = asyncio.get_running_loop()
         with self._lock:
             if loop not in self._bound:
@@ -194,6 +198,8 @@ class OpenAICompatibleProvider:
     async def complete(
         self, messages: Messages, *, response_format: dict[str, Any] | None = None
     ) -> Completion:
+        import openai
+
         client, limiter = self._bind()
         last: LLMError = LLMError("no attempt made")
         retry_after: float | None = None
@@ -246,6 +252,8 @@ class OpenAICompatibleProvider:
         raise last
 
     async def check(self) -> tuple[bool, str]:
+        import openai
+
         client, _ = self._bind()
         try:
             await client.models.list()

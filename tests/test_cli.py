@@ -1,0 +1,205 @@
+"""`python -m chatkit` as a user runs it: a subprocess, real files, exit codes, a local webhook."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from conftest import FAKE_API_KEY
+
+from chatkit import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED_FILE = ROOT / "tests" / "fixtures" / "seed_session.json"
+SEED = json.loads(SEED_FILE.read_text())
+SECTIONS = ("### Root cause", "### Impact", "### Recovery steps", "### Prevention")
+
+
+def run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """The CLI in a clean environment: no key, no .env from the repo (cwd is a temp dir)."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("LLM_", "CHATKIT_", "OPENAI_"))}
+    base.update({"PYTHONPATH": str(ROOT), "CHATKIT_DATA_DIR": str(cwd / "data"), **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "chatkit", *args],
+        cwd=cwd,
+        env=base,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.fixture
+def cli_run(tmp_path, monkeypatch, capsys):
+    """The CLI in this process (fast): clean environment, cwd a temp dir; returns (code, stdout, stderr)."""
+    for name in list(os.environ):
+        if name.startswith(("LLM_", "CHATKIT_", "OPENAI_")):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("CHATKIT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.chdir(tmp_path)
+
+    def invoke(*args: str) -> tuple[int, str, str]:
+        code = cli.main(list(args))
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return invoke
+
+
+def write_jsonl(path: Path, *records: dict) -> Path:
+    path.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+    return path
+
+
+def test_analyze_the_seed_session_offline(tmp_path):
+    result = run("analyze", str(SEED_FILE), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    for section in SECTIONS:
+        assert section in result.stdout
+    assert "cksess_123" in result.stdout and "offline / rules-v1" in result.stdout
+    assert "offline analyzer" in result.stderr
+
+
+def test_a_rejected_row_exits_2_and_the_good_rows_are_still_printed(cli_run, tmp_path):
+    bad = {**SEED, "id": "cksess_bad", "current_requests": -3}
+    path = write_jsonl(tmp_path / "mixed.jsonl", {**SEED, "id": "cksess_good"}, bad)
+    code, out, err = cli_run("analyze", str(path))
+    assert code == 2
+    assert "cksess_bad" in err and "current_requests" in err
+    assert "## Session `cksess_good`" in out and "cksess_bad" not in out
+
+
+def test_a_missing_file_exits_2(cli_run, tmp_path):
+    code, out, err = cli_run("analyze", str(tmp_path / "nope.json"), str(SEED_FILE))
+    assert code == 2 and "nope.json" in err
+    assert "cksess_123" in out
+
+
+def test_json_format_is_one_document_with_diagnosis_and_report(cli_run, tmp_path):
+    code, out, err = cli_run("analyze", str(SEED_FILE), "--format", "json", "--summary")
+    assert code == 0, err
+    document = json.loads(out)
+    [entry] = document["sessions"]
+    assert entry["id"] == "cksess_123"
+    assert entry["diagnosis"]["category"] == "rate_limited"
+    assert entry["diagnosis"]["severity"] == "warning"
+    assert any("35 requests" in e for e in entry["diagnosis"]["evidence"])
+    assert entry["report"]["root_cause"]["category"] == "rate_limited"
+    assert entry["report"]["recovery_steps"] and entry["report"]["prevention"]
+    assert document["summary"]["total_sessions"] == 1
+    assert document["import"]["errors"] == []
+
+
+def test_summary_command(cli_run, tmp_path):
+    path = write_jsonl(tmp_path / "two.jsonl", SEED, {**SEED, "id": "cksess_2", "status": "expired"})
+    code, out, err = cli_run("summary", str(path))
+    assert code == 0, err
+    assert "**2 sessions**" in out and "## Recommended actions" in out
+
+
+class _Webhook:
+    def __init__(self) -> None:
+        self.posts: list[dict] = []
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                return
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                outer.posts.append(json.loads(body))
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def webhook():
+    hook = _Webhook()
+    yield hook
+    hook.close()
+
+
+def test_monitor_exits_1_on_a_critical_finding_and_posts_the_summary(cli_run, tmp_path, webhook):
+    critical = {**SEED, "id": "cksess_hot", "current_requests": 60}  # 200 % of the limit
+    path = write_jsonl(tmp_path / "hot.jsonl", SEED, critical)
+    code, out, err = cli_run("monitor", str(path), "--fail-on", "critical", "--webhook", webhook.url)
+    assert code == 1, err
+    assert "cksess_hot" in out
+    [post] = webhook.posts
+    assert set(post) == {"text"} and "cksess_hot" in post["text"] and "critical" in post["text"]
+
+
+def test_monitor_exits_0_without_critical_findings(cli_run, tmp_path, webhook):
+    code, _, err = cli_run("monitor", str(SEED_FILE), "--fail-on", "critical", "--webhook", webhook.url)
+    assert code == 0, err
+    assert len(webhook.posts) == 1
+    assert cli_run("monitor", str(SEED_FILE), "--fail-on", "warning")[0] == 1
+    assert cli_run("monitor", str(SEED_FILE), "--fail-on", "never")[0] == 0
+
+
+def test_monitor_reports_a_failing_webhook(cli_run, tmp_path):
+    code, _, err = cli_run("monitor", str(SEED_FILE), "--webhook", "http://127.0.0.1:9/hook")
+    assert code == 3 and "webhook POST failed" in err
+
+
+def test_selftest_offline(cli_run, tmp_path):
+    code, out, err = cli_run("selftest")
+    assert code == 0, err
+    assert "api_key_configured: False" in out and "selftest: OK" in out
+    assert "### Root cause" in out
+
+
+def test_analyze_through_an_llm_caches_across_processes(tmp_path, fake_llm):
+    env = {
+        "LLM_PROVIDER": "openai",
+        "LLM_API_KEY": FAKE_API_KEY,
+        "LLM_BASE_URL": fake_llm.base_url,
+        "LLM_MODEL": "fake/model-1",
+    }
+    first = run("analyze", str(SEED_FILE), "-v", cwd=tmp_path, env=env)
+    assert first.returncode == 0, first.stderr
+    assert "openai / fake/model-1 · 150 tokens" in first.stdout
+    second = run("analyze", str(SEED_FILE), "-v", cwd=tmp_path, env=env)
+    assert second.returncode == 0 and "from cache" in second.stdout
+    assert len(fake_llm.completions) == 1  # the second process paid nothing
+    for output in (first.stdout, first.stderr, second.stdout, second.stderr):
+        assert FAKE_API_KEY not in output
+
+
+def test_selftest_reaches_the_llm_and_never_shows_the_key(cli_run, fake_llm, monkeypatch):
+    monkeypatch.setenv("LLM_PROVIDER", "openai")
+    monkeypatch.setenv("LLM_API_KEY", FAKE_API_KEY)
+    monkeypatch.setenv("LLM_BASE_URL", fake_llm.base_url)
+    code, out, err = cli_run("selftest")
+    assert code == 0, err
+    assert "api_key_configured: True" in out and "reachable" in out and "selftest: OK" in out
+    assert FAKE_API_KEY not in out + err
+    assert [r.path for r in fake_llm.requests] == ["/v1/models", "/v1/chat/completions"]
+
+
+def test_worker_and_api_say_clearly_when_their_module_is_missing(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "chatkit.jobs", None)
+    monkeypatch.setitem(sys.modules, "chatkit.api", None)
+    assert cli.main(["worker", "--poll", "0.1"]) == 3
+    assert cli.main(["api", "--port", "0"]) == 3
+    err = capsys.readouterr().err
+    assert "job worker is not available" in err and "REST API is not available" in err
