@@ -266,16 +266,29 @@ class Store:
     def _lock(self) -> threading.RLock | nullcontext[None]:
         return self._serial if self._serial is not None else nullcontext()
 
-    def _insert(self, table: sa.Table, *, on_conflict: str, keys: Sequence[str]) -> Any:
-        """INSERT … ON CONFLICT DO NOTHING / DO UPDATE: race-free on both supported backends."""
-        if self.dialect not in ("postgresql", "sqlite"):
-            raise NotImplementedError(f"upsert is not implemented for {self.dialect}")
-        module = postgresql if self._postgres else sqlite
-        stmt = module.insert(table)
-        if on_conflict == "nothing":
-            return stmt.on_conflict_do_nothing(index_elements=list(keys))
-        update = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys}
-        return stmt.on_conflict_do_update(index_elements=list(keys), set_=update)
+    def _insert_new(self, conn: Connection, table: sa.Table, row: dict[str, Any], key: str) -> bool:
+        """Insert unless a row with this key exists (race-free); True when this call inserted it."""
+        if self.dialect in ("postgresql", "sqlite"):
+            module = postgresql if self._postgres else sqlite
+            stmt = module.insert(table).on_conflict_do_nothing(index_elements=[key]).returning(table.c[key])
+            return conn.execute(stmt, row).first() is not None
+        # Other SQLAlchemy backends: let the primary key decide, inside a savepoint.
+        try:
+            with conn.begin_nested():
+                conn.execute(table.insert(), row)
+        except sa.exc.IntegrityError:
+            return False
+        return True
+
+    def _upsert(self, conn: Connection, table: sa.Table, row: dict[str, Any], key: str) -> None:
+        """Insert, or replace the row with this key; race-free."""
+        if self.dialect in ("postgresql", "sqlite"):
+            module = postgresql if self._postgres else sqlite
+            stmt = module.insert(table)
+            update = {c.name: stmt.excluded[c.name] for c in table.columns if c.name != key}
+            conn.execute(stmt.on_conflict_do_update(index_elements=[key], set_=update), row)
+        elif not self._insert_new(conn, table, row, key):
+            conn.execute(table.update().where(table.c[key] == row[key]).values(row))
 
     # ---- data sets -------------------------------------------------------------------------------
 
@@ -293,9 +306,7 @@ class Store:
             "session_count": len(texts),
         }
         with self._write() as conn:
-            # RETURNING tells reliably on both backends whether this call created the data set.
-            insert = self._insert(datasets, on_conflict="nothing", keys=["id"]).returning(datasets.c.id)
-            if conn.execute(insert, row).first() is not None:
+            if self._insert_new(conn, datasets, row, "id"):
                 rows = [
                     {"dataset_id": dataset_id, "position": i, "session_id": s.id, "data": text}
                     for i, (s, text) in enumerate(zip(sessions, texts, strict=True))
@@ -351,7 +362,7 @@ class Store:
             "created_at": _now(),
         }
         with self._write() as conn:
-            conn.execute(self._insert(analyses, on_conflict="update", keys=["key"]), row)
+            self._upsert(conn, analyses, row, "key")
 
     def cache_stats(self) -> dict:
         with self._read() as conn:

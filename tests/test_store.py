@@ -476,3 +476,19 @@ def test_in_memory_sqlite_is_usable_from_threads() -> None:
     for thread in threads:
         thread.join()
     assert not errors and len(store.audit_log(limit=100)) == 80
+
+
+def test_backends_without_on_conflict_fall_back_to_savepoints(tmp_path: Path) -> None:
+    """Any SQLAlchemy URL works: the generic path is exercised here by hiding SQLite's ON CONFLICT."""
+    store = Store(f"sqlite:///{tmp_path / 'generic.db'}")
+    store.dialect = "generic"
+    try:
+        sessions = make_sessions(3)
+        assert store.save_dataset("a", sessions) == store.save_dataset("b", sessions)
+        assert len(store.list_datasets()) == 1
+        store.put_analysis("k", "s", "p", "m", {"v": 1}, {"total_tokens": 3})
+        store.put_analysis("k", "s", "p", "m", {"v": 2}, {"total_tokens": 4})
+        assert store.get_analysis("k") == {"v": 2}
+        assert store.cache_stats() == {"entries": 1, "tokens": 4}
+    finally:
+        store.close()

@@ -1,0 +1,160 @@
+"""Store speed: save and load of 1k / 10k / 100k sessions, SQLite and (when reachable) PostgreSQL.
+
+Run: `.venv/bin/python -m bench.bench_store [--sizes 1000,10000,100000] [--postgres URL] [--out FILE]`.
+Writes a Markdown table (with machine info) to bench/results/store.md. The figure that matters is the
+per-session cost at 100k relative to 1k: near 1 means the store scales linearly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sqlite3
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+from chatkit.models import ChatKitSession
+from chatkit.sample import sample_sessions
+from chatkit.store import Store
+
+RESULTS = Path(__file__).resolve().parent / "results" / "store.md"
+DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def timed(action: Callable[[], object], repeat: int) -> float:
+    """Median wall time of `repeat` runs (the store is fresh for each save: see callers)."""
+    runs = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        action()
+        runs.append(time.perf_counter() - start)
+    return statistics.median(runs)
+
+
+def bench_backend(url: str, sessions: list[ChatKitSession], repeat: int) -> dict[str, float]:
+    store = Store(url)
+    try:
+        n = len(sessions)
+        # Each save gets sessions with a fresh id prefix, so none is an idempotent no-op.
+        variants = [[s.model_copy(update={"id": f"r{i}_{s.id}"}) for s in sessions] for i in range(repeat)]
+        saved: list[str] = []
+        save_s = timed(lambda: saved.append(store.save_dataset("bench", variants[len(saved)])), repeat)
+        load_s = timed(lambda: store.load_dataset(saved[0]), repeat)
+        resave_s = timed(lambda: store.save_dataset("bench", variants[0]), repeat)
+        job_s = timed(lambda: store.create_job(None, [], sessions, provider="p", model="m"), repeat)
+        record = store.load_dataset(saved[0])
+        assert record is not None and len(record.sessions) == n
+        return {"save": save_s, "load": load_s, "resave": resave_s, "job": job_s}
+    finally:
+        store.close()
+
+
+def postgres_schema_url(url: str) -> tuple[str, Callable[[], None]] | None:
+    admin = sa.create_engine(url, poolclass=NullPool, connect_args={"connect_timeout": 2})
+    schema = f"chatkit_bench_{uuid.uuid4().hex[:8]}"
+    try:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    except Exception:  # noqa: BLE001 - no server: the table is SQLite only
+        return None
+
+    def drop() -> None:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+
+    scoped = make_url(url).update_query_dict({"options": f"-csearch_path={schema}"})
+    return scoped.render_as_string(hide_password=False), drop
+
+
+def machine_info(pg_url: str | None) -> list[str]:
+    cpu = "unknown"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    lines = [
+        f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        f"- CPU: {cpu}, {os.cpu_count()} cores; load average at start {os.getloadavg()[0]:.1f}",
+        f"- Python {platform.python_version()} on {platform.system()} {platform.release()}",
+        f"- SQLAlchemy {sa.__version__}, SQLite {sqlite3.sqlite_version} (WAL, synchronous=NORMAL)",
+    ]
+    if pg_url:
+        engine = sa.create_engine(pg_url, poolclass=NullPool)
+        with engine.connect() as conn:
+            version = conn.exec_driver_sql("SHOW server_version").scalar()
+        lines.append(f"- PostgreSQL {version} on the same machine (psycopg 3)")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", default="1000,10000,100000")
+    parser.add_argument("--postgres", default=DEFAULT_POSTGRES, help="'' to skip PostgreSQL")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    sizes = [int(x) for x in args.sizes.split(",")]
+
+    pool = sample_sessions(max(sizes))
+    pg = postgres_schema_url(args.postgres) if args.postgres else None
+    rows: list[tuple[str, int, dict[str, float]]] = []
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            backends = {"SQLite": f"sqlite:///{Path(tmp) / 'bench.db'}"}
+            if pg:
+                backends["PostgreSQL"] = pg[0]
+            for name, url in backends.items():
+                for n in sizes:
+                    repeat = args.repeat if n <= 10_000 else 1
+                    result = bench_backend(url, pool[:n], repeat)
+                    rows.append((name, n, result))
+                    print(name, n, {k: f"{v:.3f}s" for k, v in result.items()}, flush=True)
+        info = machine_info(args.postgres if pg else None)
+    finally:
+        if pg:
+            pg[1]()
+
+    out = [
+        "# Store speed: save and load of data sets",
+        "",
+        "Measured by `bench/bench_store.py` (median of 3 runs up to 10k sessions, 1 run at 100k).",
+        "save = `save_dataset` of new sessions; load = `load_dataset` (rows → validated",
+        "`ChatKitSession`s); re-save = saving the same sessions again (hash + no-op insert);",
+        "job = `create_job` over the sessions. µs/session is the time divided by the sessions.",
+        "",
+        *info,
+        "",
+        "| backend | sessions | save s | load s | re-save s | job s | save µs/session | load µs/session |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, n, r in rows:
+        out.append(
+            f"| {name} | {n:,} | {r['save']:.3f} | {r['load']:.3f} | {r['resave']:.3f} | {r['job']:.3f} "
+            f"| {r['save'] / n * 1e6:.0f} | {r['load'] / n * 1e6:.0f} |"
+        )
+    out += ["", "Per-session cost at the largest size relative to the smallest (1.0 = linear):", ""]
+    for name in dict.fromkeys(name for name, _, _ in rows):
+        mine = {n: r for b, n, r in rows if b == name}
+        small, large = min(mine), max(mine)
+        for key in ("save", "load"):
+            ratio = (mine[large][key] / large) / (mine[small][key] / small)
+            out.append(f"- {name} {key}: {large:,} vs {small:,} sessions → ×{ratio:.2f} per session")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("\n".join(out) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
