@@ -4,17 +4,17 @@ Pure functions: the same session always gives the same `Diagnosis`, with the exa
 Numbers beat words: a `reason` is believed only where the numbers do not contradict it, and a
 contradiction is flagged (`reason_contradicts_numbers`) and lowers the confidence.
 
-Rules (first match wins; "numbers" are requests vs limit and time-to-end vs TTL):
+Rules ("numbers" are requests vs limit and time to end vs TTL; this table is also `RULES_MARKDOWN`):
 
-| # | Category | When | Severity | Confidence |
-|---|----------|------|----------|------------|
+| # | Category | When (first match wins) | Severity | Confidence |
+|---|----------|-------------------------|----------|------------|
 | 1 | `active` | status `active` and no `cancelled_at` | `warning` at ≥ 90 % of the limit, else `info` | 1.0 |
 | 2 | `ttl_expired` | status `expired` | `critical` if TTL < 60 s, else `warning` | 0.85; 0.95 when timing or reason agree |
 | 3 | `rate_limited` | requests > limit (a limit of 0 is exceeded by any request) | `critical` at ≥ 150 % of the limit or limit 0, else `warning` | 0.85; 0.95 when the reason agrees |
 | 4 | `ttl_expired` | ended at/after `created_at` + TTL | as rule 2 | 0.85; 0.95 when the reason agrees |
 | 5 | `rate_limited` | reason says rate limit / 429 / too many requests, and requests or limit are missing | `warning` | 0.6 |
 | 6 | `ttl_expired` | reason says expired / TTL / timeout, and the timing is missing | as rule 2 | 0.6 |
-| 7 | `cancelled_manually` | reason from a person (admin, user, support, "manual", "closed by") and no limit or TTL evidence | `info` | 0.9 when numbers rule out limit and TTL, else 0.7 |
+| 7 | `cancelled_manually` | reason from a person (admin, user, support, "manual", "closed by") and no limit or TTL evidence | `info` | 0.9 when the numbers rule out limit and TTL, else 0.7 |
 | 8 | `undetermined` | nothing above decides it; `missing_fields` names the fields that would | `warning` if a reason was contradicted, else `info` | 0.3 |
 
 - When both limit and TTL are exceeded (rules 3 and 4), a reason naming one breaks the tie, otherwise
@@ -22,7 +22,9 @@ Rules (first match wins; "numbers" are requests vs limit and time-to-end vs TTL)
 - A reason the numbers contradict (says rate limit but requests ≤ limit; says expired but it ended
   before the TTL; says manual but the numbers show limit or TTL) is flagged `reason_contradicts_numbers`
   (confidence − 0.3) and the verdict follows the numbers.
-- Missing status with no `cancelled_at` is flagged `status_missing` (confidence − 0.1).
+- Missing status with no `cancelled_at` is flagged `status_missing` (confidence − 0.1); status `active`
+  with a `cancelled_at` is flagged `status_conflict` and judged as cancelled.
+- Penalties never apply to `undetermined`, which claims nothing (its confidence stays 0.3).
 - Verdicts from a reason alone (rules 5, 6) list in `missing_fields` the fields that would confirm them.
 - Utilization = requests / limit (None when the limit is 0: flagged `limit_is_zero`); overage = requests
   − limit when positive, else 0; time to end = `cancelled_at` (or `expires_at` when expired) −
@@ -53,8 +55,9 @@ RULES_MARKDOWN = """\
 Adjustments: a reason that contradicts the numbers is flagged `reason_contradicts_numbers` and the
 verdict follows the numbers (confidence − 0.3); limit and TTL both exceeded is flagged
 `limit_and_ttl_exceeded` (the reason breaks the tie, else `rate_limited`; − 0.2); no status and no
-`cancelled_at` is flagged `status_missing` (− 0.1). A limit of 0 never divides: utilization is empty and
-the session is flagged `limit_is_zero`.
+`cancelled_at` is flagged `status_missing` (− 0.1); status `active` with a `cancelled_at` is flagged
+`status_conflict` and judged as cancelled. Penalties never apply to `undetermined`. A limit of 0 never
+divides: utilization is empty and the session is flagged `limit_is_zero`.
 """
 
 CRITICAL_UTILIZATION = 1.5  # 50 % over the limit

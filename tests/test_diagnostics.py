@@ -280,6 +280,9 @@ def test_rules_table_is_markdown_and_in_the_docstring():
     import chatkit.diagnostics as module
 
     assert RULES_MARKDOWN.startswith("| # | Category |")
+    table = [line for line in RULES_MARKDOWN.splitlines() if line.startswith("|")]
+    assert len(table) == 10  # header, separator, eight rules
+    assert all(line in (module.__doc__ or "") for line in table)  # the docstring shows the same table
     for category in Category:
         assert f"`{category.value}`" in RULES_MARKDOWN
         assert f"`{category.value}`" in (module.__doc__ or "")
