@@ -17,8 +17,9 @@ import logging
 import traceback
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
+import anyio
 import uvicorn
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -46,6 +47,8 @@ TAG = "Analytics"
 PREFIX = "/analytics/chatkit"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 LOCAL_ACTOR = "local"
+CPU_WORKERS = 2
+T = TypeVar("T")
 # Failures are reported in one line; longer texts are cut (they are for people, not parsers).
 _MAX_MESSAGE_CHARS = 300
 
@@ -379,11 +382,18 @@ def create_app(
     # Without a token there is no security scheme at all, so the OpenAPI document tells the truth.
     require_caller = check_token if expected_token is not None else local_caller
 
-    async def run_analysis(offline_call: Callable[[], Any], llm_call: Callable[[], Awaitable[Any]]) -> Any:
+    # CPU work (validation, offline reports) runs in worker threads, off the event loop. Under the GIL
+    # more threads add no throughput, only contention with the loop: a few slots keep it responsive.
+    cpu_slots = anyio.CapacityLimiter(CPU_WORKERS)
+
+    async def cpu(call: Callable[..., T], *args: Any) -> T:
+        return await anyio.to_thread.run_sync(call, *args, limiter=cpu_slots)
+
+    async def run_analysis(offline_call: Callable[[], T], llm_call: Callable[[], Awaitable[T]]) -> T:
         """Offline reports are CPU work: a worker thread. LLM reports wait on the network: this loop,
         which shares one HTTP client and one requests-per-minute budget among all requests."""
         if analyzer.offline:
-            return await run_in_threadpool(offline_call)
+            return await cpu(offline_call)
         return await llm_call()
 
     @app.post(
@@ -394,7 +404,7 @@ def create_app(
         summary="Analyze one session",
     )
     async def analyze(body: AnalyzeRequest, actor: str = Depends(require_caller)) -> AnalyzeResponse:
-        result = await run_in_threadpool(import_records, [body.session], "request")
+        result = await cpu(import_records, [body.session], "request")
         if result.errors or not result.sessions:
             raw_id = body.session.get("id")
             ids = [raw_id] if isinstance(raw_id, str) else []
@@ -437,7 +447,7 @@ def create_app(
                 status_code=413,
                 detail=f"Too many sessions in one batch: {len(body.sessions)}; the limit is {cap}",
             )
-        result = await run_in_threadpool(import_records, body.sessions, "request")
+        result = await cpu(import_records, body.sessions, "request")
         if not result.sessions:
             await audit(actor, "api.batch", (), outcome="invalid", detail=_issues_summary(result.errors))
             return _invalid(result.errors, "No valid session in the batch")  # type: ignore[return-value]
