@@ -91,7 +91,7 @@ def _category_points(
             continue
         custom = np.column_stack(
             [part["session_id"].astype(str).to_numpy(dtype=object)]
-            + [part[c].astype("float64").to_numpy(dtype=object) for c in extra]
+            + [part[c].astype(object).to_numpy(dtype=object) for c in extra]
         )
         traces.append(
             cls(
@@ -123,6 +123,12 @@ def requests_vs_limit(frame: pd.DataFrame) -> go.Figure:
     """Requests in the last minute against the per-minute limit; points above the y = x line were over."""
     title = "Requests vs limit per session"
     rows = frame[frame["requests"].notna() & frame["rate_limit"].notna()]
+    if not rows.empty:
+        # Preformatted, so a limit of 0 reads "undefined (limit 0)" rather than "NaN%".
+        share = (rows["utilization"].astype("float64") * 100).round()
+        rows = rows.assign(
+            utilization_text=[f"{v:.0f} %" if pd.notna(v) else "undefined (limit 0)" for v in share]
+        )
     if rows.empty:
         return empty_figure(
             title,
@@ -135,8 +141,8 @@ def requests_vs_limit(frame: pd.DataFrame) -> go.Figure:
             "rate_limit",
             "requests",
             "<b>%{customdata[0]}</b><br>%{y} requests vs limit %{x}/min"
-            "<br>utilization %{customdata[1]:.0%}<extra>%{fullData.name}</extra>",
-            extra=("utilization",),
+            "<br>utilization %{customdata[1]}<extra>%{fullData.name}</extra>",
+            extra=("utilization_text",),
         )
     )
     upper = float(max(rows["requests"].max(), rows["rate_limit"].max())) * 1.05 or 1.0

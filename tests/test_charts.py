@@ -64,6 +64,15 @@ def test_points_follow_the_frame(frame):
         assert y > x or by_id.loc[session_id, "reason"] is not pd.NA
 
 
+def test_hover_shows_utilization_and_survives_limit_zero(frame):
+    fig = charts.requests_vs_limit(frame)
+    texts = {row[1] for t in _points(fig) for row in t.customdata}
+    assert "undefined (limit 0)" in texts  # the sample has sessions with a limit of 0
+    s1 = next(t for t in _points(fig) if t.name == CATEGORY_LABELS["rate_limited"]).customdata[0]
+    row = frame.set_index("session_id").loc[s1[0]]
+    assert s1[1] == f"{row['utilization'] * 100:.0f} %"
+
+
 def test_scattergl_above_threshold():
     big = sessions_frame(sample_sessions(WEBGL_THRESHOLD * 2, seed=3))
     fig = charts.requests_vs_limit(big)
