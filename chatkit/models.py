@@ -31,6 +31,8 @@ API_TTL_RANGE_S = (1, 600)
 API_DEFAULT_TTL_S = 600
 API_MIN_RATE_LIMIT = 1
 API_DEFAULT_RATE_LIMIT = 10
+# Larger counts are not real data, and overflow the 64-bit columns of the frame (found by API fuzzing).
+MAX_COUNT = 2**53 - 1
 
 SessionStatus = Literal["active", "expired", "cancelled"]
 
@@ -135,7 +137,9 @@ def _finite_count(value: Any) -> Any:
             raise ValueError("must be a finite number (NaN/Infinity are not allowed)")
         if not value.is_integer():
             raise ValueError(f"must be a whole number, got {value}")
-        return int(value)
+        value = int(value)
+    if isinstance(value, int) and value > MAX_COUNT:
+        raise ValueError(f"is out of range: at most {MAX_COUNT} is accepted, got {value}")
     return value
 
 

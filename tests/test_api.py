@@ -220,6 +220,16 @@ def test_invalid_session_is_422_naming_the_field(client: TestClient) -> None:
     assert _audit(client)[-1]["outcome"] == "invalid"
 
 
+def test_count_too_large_for_any_column_is_422_not_500(client: TestClient) -> None:
+    # Found by the schemathesis run: 2**70 passed validation and overflowed the frame's Int64 columns.
+    response = client.post(
+        ANALYZE, json={"session": _session("cksess_huge", max_requests_per_1_minute=2**70)}
+    )
+
+    assert response.status_code == 422
+    assert "max_requests_per_1_minute" in response.json()["detail"]
+
+
 @pytest.mark.parametrize(
     ("payload", "field"),
     [
