@@ -286,11 +286,14 @@ def test_cache_survives_a_new_analyzer_over_the_same_store(fake_llm, llm_setting
     from chatkit.store import Store
 
     store = Store(f"sqlite:///{tmp_path / 'chatkit.db'}")
-    llm_analyzer(llm_settings(), store=store).analyze(SEED)
+    llm_analyzer(llm_settings(), store=store).analyze({**SEED, "client_secret": CLIENT_SECRET})
     restarted = llm_analyzer(llm_settings(), store=Store(f"sqlite:///{tmp_path / 'chatkit.db'}"))
     report = restarted.analyze(SEED)
     assert report.from_cache and report.structured
     assert len(fake_llm.completions) == 1
+    row = store.get_analysis(restarted.cache_key(ChatKitSession.model_validate(SEED)))
+    assert row["body"]["root_cause"]["category"] == "rate_limited"
+    assert FAKE_API_KEY not in json.dumps(row) and CLIENT_SECRET not in json.dumps(row)
     audit = store.audit_log()
     assert [(row["action"], row["provider"], row["tokens"]) for row in audit] == [("analyze", "openai", 150)]
     assert FAKE_API_KEY not in json.dumps(audit, default=str)
@@ -386,3 +389,17 @@ def test_summary_falls_back_to_the_deterministic_text_on_failure(fake_llm, llm_s
 def test_offline_summary_report():
     markdown = offline().generate_summary_report([SEED, session(1, status="expired", cancelled_at=None)])
     assert "2 sessions" in markdown and "## Recommended actions" in markdown
+
+
+def test_sync_api_works_inside_a_running_event_loop(fake_llm, llm_settings):
+    """FastAPI handlers and notebooks already run a loop; the sync API must not fail there."""
+    import asyncio
+
+    analyzer = llm_analyzer(llm_settings())
+
+    async def handler():
+        return analyzer.analyze(SEED), await analyzer.analyze_async(SEED, use_cache=False)
+
+    sync_report, async_report = asyncio.run(handler())
+    assert sync_report.structured and async_report.structured
+    assert len(fake_llm.completions) == 2
