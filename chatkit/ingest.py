@@ -389,7 +389,11 @@ def _plain_message(error: dict[str, Any], field_name: str) -> str:
             return "has no 'id': every session needs its id (like cksess_…)"
         return "is required but missing"
     if kind == "value_error":
-        return str(ctx.get("error") or error["msg"]).removeprefix("Value error, ")
+        message = str(ctx.get("error") or error["msg"]).removeprefix("Value error, ")
+        raw = error.get("input")
+        if isinstance(raw, str) and len(raw) > _ECHO_CHARS:
+            message = message.replace(repr(raw), value)  # the model's messages quote the value in full
+        return _clip(message, 4 * _ECHO_CHARS)
     if kind in ("greater_than_equal", "int_parsing", "int_type", "int_from_float"):
         return f"must be a whole number ≥ 0, got {value}"
     if kind == "string_type":
@@ -570,7 +574,7 @@ def _finish(parsed: list[_Parsed]) -> ImportResult:
     for part in parsed:
         records.extend(part.records)
         origins.extend(part.origins)
-        if not part.records and not any(i.level == IssueLevel.error for i in part.issues):
+        if not part.records and not part.issues:
             part.warn("the file holds no sessions")
     result = import_records(records, origins=origins)
     names = list(dict.fromkeys(part.name for part in parsed))

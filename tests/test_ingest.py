@@ -128,6 +128,22 @@ def test_format_is_detected_from_content_not_extension() -> None:
     assert ids(import_text('[{"id": "cksess_p"}]')) == ["cksess_p"]
 
 
+def test_jsonl_is_recognised_even_when_its_first_line_is_broken() -> None:
+    result = import_bytes("log.txt", b'{"id": "a", \n{"id": "b"}\n{"id": "c"}\n')
+    assert ids(result) == ["b", "c"] and result.errors[0].location == "line 1"
+
+
+def test_files_without_sessions_get_one_warning() -> None:
+    for name, data in (
+        ("e.json", b"[]"),
+        ("h.csv", b"id,status\n"),
+        ("l.json", b'{"object": "list", "data": []}'),
+    ):
+        result = import_bytes(name, data)
+        assert result.sessions == [] and result.errors == []
+        assert len(result.warnings) == 1, [str(w) for w in result.warnings]
+
+
 def test_several_files_make_one_data_set() -> None:
     result = import_files(
         [("a.json", fixture("seed_session.json")), ("b.csv", fixture("snake.csv")), ("c.jsonl", b"")]
@@ -323,6 +339,8 @@ def test_a_2mb_line_imports_and_messages_stay_short() -> None:
     bad = json.dumps({"id": "cksess_bad", "status": "s" * 2_000_000})
     result = import_bytes("bad.jsonl", bad.encode())
     assert len(only_error(result)) < 200
+    long_date = import_text(json.dumps({"id": "d", "created_at": "day " * 500_000}))
+    assert "is not a date" in only_error(long_date) and len(only_error(long_date)) < 200
     garbage = import_bytes("g.jsonl", b'{"id": "a"}\n{"id": ' + b"9" * 2_000_000 + b"\n")
     assert ids(garbage) == ["a"] and len(only_error(garbage)) < 200
 
