@@ -372,11 +372,10 @@ def _quotes_by_workflow(
     sessions: Sequence[ChatKitSession], diagnoses: Sequence[Diagnosis]
 ) -> dict[str | None, list[str]]:
     """Prevention numbers per workflow (key None: the whole data set), from chatkit.whatif."""
-    try:
-        from chatkit.frame import sessions_frame
-        from chatkit.whatif import prevention_quotes
-    except ImportError:  # the analytics modules are optional for the analyzer
-        return {}
+    # Imported here: pandas costs seconds at start-up and `import chatkit.analyzer` should not pay it.
+    from chatkit.frame import sessions_frame
+    from chatkit.whatif import prevention_quotes
+
     frame = sessions_frame(sessions, diagnoses)
     out: dict[str | None, list[str]] = {None: list(prevention_quotes(frame))}
     for workflow in {
