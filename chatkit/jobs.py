@@ -68,6 +68,10 @@ def run_job(
     job = store.get_job(job_id, with_results=False)
     if job is None or job.finished:
         return
+    if not store.heartbeat(job_id, worker_id):
+        raise ValueError(
+            f"job {job_id} is not claimed by worker {worker_id!r}: claim it with Store.claim_job"
+        )
     interval = heartbeat_s or max(0.05, store.stale_after.total_seconds() / 6)
     cancel = threading.Event()
     lost = threading.Event()

@@ -181,8 +181,8 @@ def test_a_job_cut_off_by_a_crash_resumes_with_only_the_remaining_sessions(
         crashed.record_job_result(job_id, session.id, report.model_dump(mode="json"), None)
     crashed.close()
 
+    assert open_store().claim_job("new-worker") is None  # by the default threshold it is still alive
     restarted = open_store(stale_after_s=0.3)
-    assert restarted.claim_job("new-worker") is None  # heartbeat still fresh
     time.sleep(0.4)
     claimed = restarted.claim_job("new-worker")
     assert claimed is not None and claimed.id == job_id and claimed.done == 2
@@ -220,6 +220,17 @@ def test_an_analyzer_error_fails_the_job_clearly_and_keeps_results(store: Store)
     assert job.status == "failed"
     assert job.error == "analysis failed: RuntimeError: provider rejected the key (401)"
     assert job.done == 2 and len(job.results) == 2
+
+
+def test_run_job_needs_the_job_claimed_by_that_worker(store: Store) -> None:
+    job_id = store.create_job(None, [], make_sessions(2), provider="standin", model="standin-1")
+    analyzer = StandInAnalyzer()
+    with pytest.raises(ValueError, match="not claimed by worker 'w1'"):
+        run_job(store, analyzer, job_id, "w1")
+    store.claim_job("w2")
+    with pytest.raises(ValueError, match="not claimed"):
+        run_job(store, analyzer, job_id, "w1")
+    assert analyzer.analyzed == [] and store.get_job(job_id).worker_id == "w2"
 
 
 def test_a_summary_error_still_finishes_the_job(store: Store) -> None:
@@ -284,7 +295,7 @@ def _many_jobs(store: Store, jobs_n: int, per_job: int) -> list[str]:
 def test_two_worker_threads_on_postgres_never_share_a_job(postgres_store_url: str) -> None:
     setup = Store(postgres_store_url)
     job_ids = _many_jobs(setup, jobs_n=8, per_job=4)
-    analyzers = {name: StandInAnalyzer(delay_s=0.02) for name in ("a", "b")}
+    analyzers = {name: StandInAnalyzer(delay_s=0.03) for name in ("a", "b")}
     stores = {name: Store(postgres_store_url) for name in analyzers}  # each worker its own engine
     stop = threading.Event()
     threads = [
@@ -405,7 +416,7 @@ def test_stop_and_rerun_against_an_llm_server_reuse_the_cache(store: Store, fake
     from chatkit.sample import sample_sessions
 
     fake_llm.latency_s = 0.1
-    sessions = sample_sessions(20)
+    sessions = sample_sessions(30)
     analyzer = ChatKitAnalyzer(llm_settings(llm_concurrency=2), store=store)
     job_id = store.create_job(None, [], sessions, provider=analyzer.provider_name, model=analyzer.model)
     worker = BackgroundWorker(store, analyzer, poll_s=0.05).start()
@@ -414,7 +425,7 @@ def test_stop_and_rerun_against_an_llm_server_reuse_the_cache(store: Store, fake
         store.request_stop(job_id)
         wait_for(lambda: store.get_job(job_id, with_results=False).status == "stopped")
         stopped = store.get_job(job_id)
-        assert 4 <= stopped.done < 20 and len(stopped.results) == stopped.done
+        assert 4 <= stopped.done < 30 and len(stopped.results) == stopped.done
         assert all(r["error"] is None for r in stopped.results)
         calls_before = len(fake_llm.requests)
         assert calls_before <= stopped.done + 2  # at most the requests in flight were wasted
