@@ -452,10 +452,7 @@ def _observation(session: ChatKitSession, origin: Origin) -> StatusChange:
         "cancelled": session.cancelled_at,
         "expired": session.expires_at,
     }.get(session.status or "")
-    # Built from already-validated values: construct, do not re-validate (one per imported record).
-    return StatusChange.model_construct(
-        status=session.status, observed_at=observed, source=f"{origin[0]}:{origin[1]}"
-    )
+    return StatusChange(status=session.status, observed_at=observed, source=f"{origin[0]}:{origin[1]}")
 
 
 def _facts(session: ChatKitSession) -> Iterator[tuple[str, Any]]:
