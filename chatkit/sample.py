@@ -13,6 +13,7 @@ import random
 from datetime import UTC, datetime
 from typing import Any
 
+from chatkit.diagnostics import paused_gc
 from chatkit.models import ChatKitSession
 
 DAY_START = datetime(2025, 3, 14, tzinfo=UTC)
@@ -163,4 +164,6 @@ def sample_records(n: int = 300, seed: int = 7) -> list[dict[str, Any]]:
 
 def sample_sessions(n: int = 300, seed: int = 7) -> list[ChatKitSession]:
     """The sample records validated into sessions (secrets stripped by the model)."""
-    return [ChatKitSession.model_validate(r) for r in sample_records(n, seed)]
+    records = sample_records(n, seed)
+    with paused_gc():
+        return [ChatKitSession.model_validate(r) for r in records]

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import pytest
 
-from chatkit.diagnostics import RULES_MARKDOWN, diagnose, diagnose_all
+from chatkit.diagnostics import RULES_MARKDOWN, diagnose, diagnose_all, paused_gc
 from chatkit.models import Category, ChatKitSession, Severity
 
 T0 = "2025-03-14T12:00:00Z"
@@ -286,3 +287,26 @@ def test_rules_table_is_markdown_and_in_the_docstring():
     for category in Category:
         assert f"`{category.value}`" in RULES_MARKDOWN
         assert f"`{category.value}`" in (module.__doc__ or "")
+
+
+def test_paused_gc_nests_and_restores():
+    assert gc.isenabled()
+    with paused_gc():
+        assert not gc.isenabled()
+        with paused_gc():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the outer block is still building
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), paused_gc():
+        raise RuntimeError
+    assert gc.isenabled()
+
+
+def test_paused_gc_leaves_a_disabled_collector_disabled():
+    gc.disable()
+    try:
+        with paused_gc():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
