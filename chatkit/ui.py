@@ -60,6 +60,14 @@ PAGE_FILES = {
     "batch": "pages/batch_report.py",
     "settings": "pages/settings.py",
 }
+# The menu page_setup draws: (page, title, icon), in the order a newcomer uses them.
+MENU = [
+    ("import", "Import", ":material/upload_file:"),
+    ("overview", "Overview", ":material/monitoring:"),
+    ("session", "Session", ":material/manage_search:"),
+    ("batch", "Batch report", ":material/summarize:"),
+    ("settings", "Settings", ":material/settings:"),
+]
 
 SEED_EXAMPLE = json.dumps(
     {
@@ -354,7 +362,9 @@ def cached_kpis(dataset_id: str, filters_json: str, _store: Store) -> dict[str, 
 def cached_figure(name: str, dataset_id: str, filters_json: str, _store: Store, **options: Any) -> go.Figure:
     """One of `chatkit.charts`' figures for the filtered data."""
     df = filtered_frame(dataset_id, filters_json, _store)
-    return getattr(charts, name)(df, **options)
+    figure = getattr(charts, name)(df, **options)
+    # The page titles each chart above its caption; the figure's own title would repeat it.
+    return figure.update_layout(title=None, margin={"t": 60})
 
 
 @st.cache_data(max_entries=128, ttl=3600, show_spinner=False)
@@ -431,7 +441,7 @@ def page_setup(page: str, title: str, icon: str) -> PageContext:
     analyzer = _analyzer(key, settings.database_url, settings, store)
     _worker(key, settings.database_url, store, analyzer)
 
-    state = parse_link(_restore_view(page))
+    state = parse_link(_current_params())
     datasets = store.list_datasets()
     dataset = _resolve_dataset(state, datasets)
     options = filter_options(dataset.id, store) if dataset else None
@@ -439,7 +449,6 @@ def page_setup(page: str, title: str, icon: str) -> PageContext:
         state.filters, more = restrict_to_data(state.filters, options)
         state.notices += more
     _write_link(state)
-    _remember_view(page, state)
 
     _sidebar(page, settings, datasets, dataset, state, options)
     if state.notices:
@@ -458,27 +467,6 @@ def page_setup(page: str, title: str, icon: str) -> PageContext:
         session_id=state.session_id,
         job_id=state.job_id,
     )
-
-
-def _restore_view(page: str) -> dict[str, list[str]]:
-    """The URL's parameters; when it has none (a click in the page menu drops them), the view this
-    browser session last showed, so data set and filters follow the user from page to page."""
-    params = _current_params()
-    if any(key in params for key in (*LIST_PARAMS, *SCALAR_PARAMS)):
-        return params
-    remembered = dict(st.session_state.get("ui_view", {}))
-    own = {"session": "sid", "batch": "job"}.get(page)
-    if own and own in st.session_state.get("ui_view_own", {}).get(page, {}):
-        remembered[own] = st.session_state["ui_view_own"][page][own]
-    return remembered or params
-
-
-def _remember_view(page: str, state: LinkState) -> None:
-    params = link_params(state)
-    st.session_state["ui_view"] = {k: v for k, v in params.items() if k not in ("sid", "job")}
-    own = {"session": "sid", "batch": "job"}.get(page)
-    if own:
-        st.session_state.setdefault("ui_view_own", {})[page] = {k: v for k, v in params.items() if k == own}
 
 
 def _resolve_dataset(state: LinkState, datasets: list[DatasetInfo]) -> DatasetInfo | None:
@@ -521,6 +509,7 @@ def _sidebar(
     options: Mapping[str, Any] | None,
 ) -> None:
     with st.sidebar:
+        _menu(state)
         if datasets:
             ids = [d.id for d in datasets]
             labels = {d.id: f"{d.name} · {d.session_count:,} sessions" for d in datasets}
@@ -541,6 +530,14 @@ def _sidebar(
         st.caption("Share this view")
         st.code(share_link(page), language=None, wrap_lines=True)
         _provider_badge(settings)
+
+
+def _menu(state: LinkState) -> None:
+    """The page menu; every link carries the data set and filters (not the session or job)."""
+    view = link_params(LinkState(dataset_id=state.dataset_id, filters=state.filters))
+    for page, title, icon in MENU:
+        page_link(page, title, icon, view)
+    st.divider()
 
 
 def _filter_widgets(filters: frame.Filters, options: Mapping[str, Any]) -> None:
@@ -667,8 +664,6 @@ def delete_dataset(ctx: PageContext, dataset_id: str) -> None:
     ctx.store.delete_dataset(dataset_id)
     _session_index.clear()
     st.cache_data.clear()
-    st.session_state.pop("ui_view", None)
-    st.session_state.pop("ui_view_own", None)
     st.query_params.clear()
 
 
@@ -912,8 +907,16 @@ def kpi_tiles(kpis: Mapping[str, float | int | None]) -> None:
         ("Cancelled", pct(kpis.get("cancelled_pct")), "share of sessions cancelled"),
         ("Rate-limited", pct(kpis.get("rate_limited_pct")), "diagnosed as over the per-minute limit"),
         ("TTL expired", pct(kpis.get("ttl_expired_pct")), "diagnosed as running out their lifetime"),
-        ("Median utilization", util(kpis.get("utilization_median")), "requests / limit, median session"),
-        ("p95 utilization", util(kpis.get("utilization_p95")), "95 % of sessions used at most this"),
+        (
+            "Median util.",
+            util(kpis.get("utilization_median")),
+            "utilization (requests / limit) of the median session",
+        ),
+        (
+            "p95 util.",
+            util(kpis.get("utilization_p95")),
+            "95 % of sessions used at most this share of their limit",
+        ),
     ]
     for column, (label, value, help_text) in zip(st.columns(len(tiles)), tiles, strict=True):
         column.metric(label, value, help=help_text, border=True)
@@ -931,11 +934,14 @@ class ChartPick:
         return df[df[self.column].isin(self.values)]
 
 
-def chart(ctx: PageContext, name: str, title: str, caption: str, **options: Any) -> ChartPick | None:
-    """Title, one-line caption and the figure; returns what the user selected on it, if anything."""
-    assert ctx.dataset is not None
+def chart_title(title: str, caption: str) -> None:
     st.markdown(f"**{title}**")
     st.caption(caption)
+
+
+def chart_figure(ctx: PageContext, name: str, title: str, **options: Any) -> ChartPick | None:
+    """One of `chatkit.charts`' figures; returns what the user selected on it, if anything."""
+    assert ctx.dataset is not None
     figure = cached_figure(name, ctx.dataset.id, ctx.filters_json, ctx.store, **options)
     key = "chart_" + name + "".join(f"_{v}" for v in options.values())
     event = st.plotly_chart(
@@ -946,6 +952,12 @@ def chart(ctx: PageContext, name: str, title: str, caption: str, **options: Any)
         config={"displaylogo": False},
     )
     return _pick(title, name, options, event.selection if event else None)
+
+
+def chart(ctx: PageContext, name: str, title: str, caption: str, **options: Any) -> ChartPick | None:
+    """Title, one line on what to read from it, and the figure."""
+    chart_title(title, caption)
+    return chart_figure(ctx, name, title, **options)
 
 
 def _pick(title: str, name: str, options: Mapping[str, Any], selection: Any) -> ChartPick | None:
@@ -981,10 +993,8 @@ def cached_table(
             df = df[bucket.isin([pd.Timestamp(b).tz_localize(None) for b in pick.values])]
         else:
             df = pick.apply(df)
-    order = df["severity"].map({"critical": 0, "warning": 1, "info": 2}).fillna(3)
-    shown = df.assign(_order=order).sort_values(
-        ["_order", "created_at"], ascending=[True, False], kind="stable"
-    )
+    # `severity` is an ordered categorical (info < warning < critical): worst first, then newest.
+    shown = df.sort_values(["severity", "created_at"], ascending=[False, False], kind="stable")
     columns = [c for c in TABLE_COLUMNS if c in shown.columns]
     return shown[columns].head(TABLE_LIMIT).reset_index(drop=True), len(df)
 

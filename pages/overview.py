@@ -56,19 +56,17 @@ with left:
         )
     )
 with right:
-    freq = st.segmented_control(
-        "Bucket", ["hour", "day"], default="hour", key="ov_freq", label_visibility="collapsed"
+    ui.chart_title(
+        "Cancellations over time",
+        "Stacked by diagnosis: a spike of one colour points at one cause. Drag across bars to list "
+        "the sessions of those hours.",
     )
-    picked.append(
-        ui.chart(
-            ctx,
-            "cancellations_over_time",
-            "Cancellations over time",
-            "Stacked by diagnosis: a spike of one colour points at one cause. Drag across bars to pick "
-            "a time range.",
-            freq="D" if freq == "day" else "h",
-        )
+    bucket = st.segmented_control(
+        "Bucket", ["per hour", "per day"], default="per hour", key="ov_bucket", label_visibility="collapsed"
     )
+    freq = "D" if bucket == "per day" else "h"
+    picked.append(ui.chart_figure(ctx, "cancellations_over_time", "Cancellations over time", freq=freq))
+
 left, right = st.columns(2)
 with left:
     picked.append(
@@ -92,6 +90,6 @@ with right:
     )
 
 st.subheader("Sessions")
-ui.session_table(ctx, picked)
+ui.session_table(ctx, picked, freq)
 
 ui.what_if_panel(ctx)

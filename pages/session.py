@@ -29,7 +29,7 @@ diagnosis = ui.diagnosis_of(session)
 facts_col, diagnosis_col = st.columns([2, 3])
 with facts_col:
     st.subheader("Facts")
-    st.dataframe(ui.facts_table(session, diagnosis), hide_index=True, width="stretch")
+    st.dataframe(ui.facts_table(session, diagnosis), hide_index=True, width="stretch", height="content")
 with diagnosis_col:
     st.subheader("Diagnosis")
     ui.diagnosis_card(diagnosis)

@@ -1,0 +1,251 @@
+"""End to end in a real headless Chromium: `streamlit run app.py` on 127.0.0.1, driven by Playwright.
+
+Debian's chromium (`make test` installs it); Playwright's own browser downloads are not used.
+Screenshots of each page go to test-artifacts/ for a person to look at.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from chatkit import sample
+from chatkit.settings import Settings
+from chatkit.store import Store
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+WAIT_MS = 60_000
+
+if not Path(CHROMIUM).exists():
+    pytest.skip(
+        f"{CHROMIUM} is not installed (make test installs Debian's chromium)", allow_module_level=True
+    )
+
+from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
+
+expect.set_options(timeout=WAIT_MS)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, data_dir: Path, log: Path) -> None:
+        self.data_dir = data_dir
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("LLM_", "CHATKIT_"))}
+        env.update(CHATKIT_DATA_DIR=str(data_dir), LLM_PROVIDER="offline")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                "app.py",
+                "--server.headless",
+                "true",
+                "--server.address",
+                "127.0.0.1",
+                "--server.port",
+                str(self.port),
+                "--browser.gatherUsageStats",
+                "false",
+                "--server.fileWatcherType",
+                "none",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log.open("w"),
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait_healthy(self, timeout: float = 60) -> None:
+        """Polls Streamlit's health endpoint only: no page is requested before the test's first one."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"streamlit exited:\n{self.log.read_text()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.3)
+        raise RuntimeError(f"streamlit did not start:\n{self.log.read_text()}")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    ARTIFACTS.mkdir(exist_ok=True)
+    data_dir = tmp_path_factory.mktemp("browser-data")
+    running = Server(data_dir, ARTIFACTS / "streamlit.log")
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield launched
+        launched.close()
+
+
+def new_page(browser: Browser) -> Page:
+    """A fresh browser context: no cookies, no session state, like a colleague opening a link."""
+    context = browser.new_context(viewport={"width": 1440, "height": 1000})
+    context.set_default_timeout(WAIT_MS)
+    return context.new_page()
+
+
+def settle(page: Page) -> None:
+    """Wait until Streamlit has finished the current script run."""
+    page.wait_for_selector("[data-testid='stApp']")
+    page.wait_for_function(
+        '() => !document.querySelector(\'[data-testid="stStatusWidget"] [data-testid="stStatusWidgetRunningIcon"]\')'
+    )
+    page.wait_for_timeout(500)
+
+
+def shot(page: Page, name: str) -> None:
+    """The whole page: Streamlit scrolls inside its main block, so grow the window to fit it first."""
+    size = page.viewport_size or {"width": 1440, "height": 1000}
+    height = page.evaluate(
+        '() => Math.max(...[...document.querySelectorAll(\'[data-testid="stMain"], '
+        '[data-testid="stSidebarContent"]\')].map(e => e.scrollHeight))'
+    )
+    page.set_viewport_size({"width": size["width"], "height": min(max(height, size["height"]), 6000)})
+    page.wait_for_timeout(800)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    page.set_viewport_size(size)
+
+
+def share_link(page: Page) -> str:
+    code = page.locator("[data-testid='stSidebar'] [data-testid='stCode'] code").first
+    return code.inner_text().strip()
+
+
+def test_dashboard_end_to_end(server: Server, browser: Browser) -> None:
+    # A data set already in the store, and a deep link to it as the very first page request.
+    store = Store.from_settings(Settings(_env_file=None, chatkit_data_dir=server.data_dir))
+    sessions = sample.sample_sessions(150)
+    dataset_id = store.save_dataset("Seeded sample", sessions, ["seed.json"])
+    target = next(s for s in sessions if s.status == "cancelled" and s.current_requests)
+    store.close()
+    server.wait_healthy()
+
+    page = new_page(browser)
+    page.goto(f"{server.url}/session?ds={dataset_id}&sid={target.id}")
+    expect(page.get_by_text("Root cause").first).to_be_visible()
+    settle(page)
+    sidebar = page.locator("[data-testid='stSidebar']")
+    expect(sidebar.get_by_text("Offline analyzer")).to_be_visible()
+    # The menu is the dashboard's own (titles, not file names), even though app.py did not run.
+    expect(sidebar.get_by_role("link", name=re.compile("Batch report"))).to_be_visible()
+    expect(sidebar.get_by_role("link", name="app")).to_have_count(0)
+    assert f"sid={target.id}" in share_link(page)
+    shot(page, "1_deep_link_session")
+
+    # Import: upload a CSV through the file input, read the report, save, land on the Overview.
+    csv = ARTIFACTS / "upload.csv"
+    pd.json_normalize(sample.sample_records(80, seed=11)).to_csv(csv, index=False)
+    page.goto(f"{server.url}/import_data")
+    page.locator("[data-testid='stFileUploader'] input[type='file']").set_input_files(str(csv))
+    expect(page.get_by_text("Import report")).to_be_visible()
+    expect(page.locator("[data-testid='stMetric']").filter(has_text="Sessions read")).to_contain_text("80")
+    settle(page)
+    shot(page, "2_import_report")
+    name_box = page.get_by_label("Data set name")
+    name_box.fill("Uploaded CSV")
+    page.get_by_role("button", name="Save and open the Overview").click()
+
+    # Overview: every chart draws (Plotly SVG or WebGL canvas present).
+    page.wait_for_url(re.compile(r".*/overview\?.*ds=.*|.*/\?.*ds=.*"))
+    expect(page.locator(".js-plotly-plot")).to_have_count(6)
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.js-plotly-plot')].every(p => p.querySelector('svg.main-svg, canvas'))"
+    )
+    expect(page.get_by_text("Uploaded CSV").first).to_be_visible()
+    settle(page)
+    shot(page, "3_overview")
+    uploaded_id = re.search(r"ds=([0-9a-f]+)", page.url).group(1)
+    assert uploaded_id != dataset_id
+
+    # Session: pick one by typing its id; the offline report renders.
+    pick = sample.sample_records(80, seed=11)[5]["id"]
+    page.goto(f"{server.url}/session?ds={uploaded_id}")
+    settle(page)
+    picker = page.locator("[data-testid='stSelectbox']").filter(has_text="Session").locator("input")
+    picker.click()
+    picker.fill(pick)
+    page.keyboard.press("Enter")
+    expect(page.get_by_text("Root cause").first).to_be_visible()
+    page.wait_for_url(re.compile(rf".*sid={pick}.*"))
+    settle(page)
+    link = share_link(page)
+    assert link.startswith(server.url) and f"sid={pick}" in link and f"ds={uploaded_id}" in link
+    shot(page, "4_session")
+
+    # The share link in a fresh browser context shows the same data set and session.
+    colleague = new_page(browser)
+    colleague.goto(link)
+    expect(colleague.get_by_text("Root cause").first).to_be_visible()
+    settle(colleague)
+    expect(colleague.get_by_role("combobox", name="Data set")).to_have_value(re.compile("Uploaded CSV"))
+    expect(colleague.get_by_role("combobox", name=re.compile("^Session"))).to_have_value(re.compile(pick))
+    shot(colleague, "5_shared_link")
+    colleague.context.close()
+
+    # Batch report: runs in the background, the page follows it to the end and offers downloads.
+    page.goto(f"{server.url}/batch_report?ds={uploaded_id}&cat=rate_limited")
+    page.get_by_role("button", name="Start batch").click()
+    expect(page.get_by_text(re.compile(r"^Done: \d+ sessions analyzed"))).to_be_visible()
+    expect(page.get_by_role("button", name="Per-session diagnosis (CSV)")).to_be_visible()
+    settle(page)
+    shot(page, "6_batch_report")
+
+    page.goto(f"{server.url}/settings")
+    expect(page.get_by_role("button", name="Test connection")).to_be_visible()
+    settle(page)
+    shot(page, "7_settings")
+    page.context.close()
+
+    log = server.log.read_text()
+    assert "Traceback" not in log, log[-3000:]
