@@ -247,7 +247,7 @@ def cancellations_over_time(frame: pd.DataFrame, freq: str = "h") -> go.Figure:
                 hovertemplate=f"%{{x}}<br>%{{y}} {CATEGORY_LABELS[name]}<extra></extra>",
             )
         )
-    fig.update_layout(barmode="stack", bargap=0.1)
+    fig.update_layout(barmode="stack", bargap=0.1, legend_traceorder="normal")
     return _layout(fig, title, f"Time (UTC, per {unit})", "Ended sessions")
 
 
@@ -282,6 +282,6 @@ def top_cancellations(frame: pd.DataFrame, by: str = "workflow_id", top: int = 1
                 hovertemplate=f"<b>%{{y}}</b><br>%{{x}} {CATEGORY_LABELS[name]}<extra></extra>",
             )
         )
-    fig.update_layout(barmode="stack")
+    fig.update_layout(barmode="stack", legend_traceorder="normal")
     fig.update_yaxes(type="category")
     return _layout(fig, title, "Ended sessions (cancelled or expired)", noun.capitalize())

@@ -72,8 +72,8 @@ def sample_records(n: int = 300, seed: int = 7) -> list[dict[str, Any]]:
         wf_id, version, limit, ttl = workflows[i]
         scenario = scenarios[i]
         # A few customers produce most sessions (Pareto), with a uniform share so every customer appears.
-        rank = int(rng.paretovariate(1.2)) - 1 if i % 3 else rng.randrange(len(CUSTOMERS))
-        customer = CUSTOMERS[min(rank, len(CUSTOMERS) - 1)]
+        rank = int((rng.paretovariate(1.2) - 1) * 4) if i % 3 else rng.randrange(len(CUSTOMERS))
+        customer = CUSTOMERS[rank % len(CUSTOMERS)]
         created = _DAY_START_S + hours[i] * 3600 + rng.randrange(3600)
         # api: what the API returns (plus a usage counter from logs); seed: the enriched shape; mixed: both.
         shape = "api" if scenario.startswith("undetermined_api") else rng.choice(("api", "seed", "mixed"))
