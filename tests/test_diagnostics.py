@@ -6,6 +6,8 @@ import gc
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chatkit.diagnostics import RULES_MARKDOWN, diagnose, diagnose_all, paused_gc
 from chatkit.models import Category, ChatKitSession, Severity
@@ -310,3 +312,52 @@ def test_paused_gc_leaves_a_disabled_collector_disabled():
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+_counts = st.one_of(st.none(), st.integers(min_value=0, max_value=500))
+_times = st.one_of(st.none(), st.integers(min_value=1_741_900_000, max_value=1_742_000_000))
+_reasons = st.one_of(
+    st.none(),
+    st.sampled_from(
+        ["Rate limit exceeded", "429", "Session expired", "timeout", "Cancelled by admin", "n/a"]
+    ),
+    st.text(max_size=40),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    status=st.sampled_from([None, "active", "expired", "cancelled"]),
+    limit=_counts,
+    requests=_counts,
+    ttl=_counts,
+    created=_times,
+    ended=_times,
+    reason=_reasons,
+)
+def test_any_session_gets_a_consistent_diagnosis(status, limit, requests, ttl, created, ended, reason):
+    s = ChatKitSession(
+        id="h",
+        status=status,
+        max_requests_per_1_minute=limit,
+        current_requests=requests,
+        ttl_seconds=ttl,
+        created_at=created,
+        cancelled_at=ended,
+        reason=reason,
+    )
+    d = diagnose(s)
+    assert 0 <= d.confidence <= 1
+    assert d.evidence
+    if limit and requests is not None:
+        assert d.utilization == pytest.approx(requests / limit)
+    else:
+        assert d.utilization is None
+    over = limit is not None and requests is not None and requests > limit
+    if over and d.category not in (Category.active, Category.ttl_expired):
+        assert d.category == Category.rate_limited  # numbers beat words
+    if d.category == Category.rate_limited and limit is not None and requests is not None:
+        assert requests > limit  # never rate-limited against the numbers
+    if d.category == Category.undetermined and d.missing_fields:
+        assert any(", ".join(d.missing_fields) in e for e in d.evidence)
+    assert diagnose(s) == d  # deterministic
