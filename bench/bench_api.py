@@ -1,16 +1,18 @@
-"""REST API under load: a real uvicorn on 127.0.0.1, offline provider, a temporary store.
+"""REST API under load: a real uvicorn on 127.0.0.1 with a temporary store, in two set-ups.
 
 Run: `.venv/bin/python -m bench.bench_api [--clients 8] [--requests 50] [--out FILE]`.
 
-Phases, all in one run against one server process:
+Set-ups: the offline provider (CPU-bound reports), and an LLM provider pointed at the tests' loopback
+fake server (tests/fakellm.py) answering after `--llm-latency` seconds (network-bound reports).
+Phases, against one server process per set-up:
 1. baseline: `/health` alone (sequential), then `/analyze` from one client (sequential);
 2. load: `--clients` concurrent clients send `--requests` `/analyze` each, while `/health` is polled;
-3. one `/batch` of `--batch` sessions.
-Every analyzed session has a fresh id, so nothing is served from a cache. Writes a Markdown table with
+3. one `/batch`.
+Every analyzed session has a fresh id, so nothing is served from a cache. Writes Markdown tables with
 the machine description to bench/results/api.md. The figures that matter are the ratios to the
 baselines measured in the same run: health latency under load vs alone (does the server keep
 answering?), and throughput with N clients vs one. Bounded: a fixed number of requests, a timeout per
-request, a deadline for the whole run; the server is stopped at the end, whatever happens.
+request, a deadline per set-up; servers are stopped at the end, whatever happens. Only 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -84,10 +86,20 @@ class Sample:
 # ---------------------------------------------------------------- the server (a child process)
 
 
-def serve(port: int, data_dir: Path) -> None:
+def serve(port: int, data_dir: Path, llm_url: str | None) -> None:
+    llm: dict[str, Any] = {"llm_provider": "offline"}
+    if llm_url:
+        llm = {
+            "llm_provider": "openai",
+            "llm_base_url": llm_url,
+            "llm_api_key": "sk-bench-not-a-real-key",
+            "llm_model": "fake/model-1",
+            "llm_max_retries": 0,
+            "llm_requests_per_minute": 1_000_000,  # the fake has no quota; the API is measured
+        }
     settings = Settings(
         _env_file=None,
-        llm_provider="offline",
+        **llm,
         chatkit_data_dir=data_dir,
         api_rate_limit="1000000/minute",  # every client is 127.0.0.1: one bucket; not what is measured
         api_max_batch_sessions=10_000,
@@ -102,9 +114,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(port: int, data_dir: Path) -> subprocess.Popen[bytes]:
+def start_server(port: int, data_dir: Path, llm_url: str | None) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "bench.bench_api", "--serve", str(port), "--data-dir", str(data_dir)]
-    return subprocess.Popen(command, cwd=REPO)
+    return subprocess.Popen([*command, "--llm-url", llm_url] if llm_url else command, cwd=REPO)
 
 
 def wait_ready(base: str, server: subprocess.Popen[bytes]) -> None:
@@ -210,7 +222,7 @@ async def run(base: str, clients: int, per_client: int, batch_size: int) -> list
         analyze_many, health_loaded = await load(client, sessions, clients, per_client)
         batch = await sequential(
             client,
-            Sample(f"/batch of {batch_size} sessions"),
+            Sample(f"/batch of {batch_size} sessions + summary"),
             1,
             lambda: ("POST", BATCH, {"json": {"sessions": [sessions.next() for _ in range(batch_size)]}}),
         )
@@ -244,7 +256,7 @@ def machine() -> list[str]:
     ]
 
 
-def report(samples: list[Sample], clients: int, per_client: int, started_at: list[str]) -> str:
+def results_table(samples: list[Sample], clients: int) -> list[str]:
     health_alone, analyze_one, analyze_many, health_loaded, batch = samples
     rows = [
         "| phase | requests | ok | failed | req/s | p50 ms | p95 ms | max ms |",
@@ -256,7 +268,9 @@ def report(samples: list[Sample], clients: int, per_client: int, started_at: lis
             f"| {s.name} | {s.count} | {len(s.latencies)} | {failed} | {s.rate:.1f} | {s.pct(50):.1f} | "
             f"{s.pct(95):.1f} | {s.pct(100):.1f} |"
         )
-    ratios = [
+    return [
+        *rows,
+        "",
         f"- /health p95 under load ÷ /health p95 alone: "
         f"**{health_loaded.pct(95) / health_alone.pct(95):.1f}×** "
         f"({health_loaded.pct(95):.1f} ms vs {health_alone.pct(95):.1f} ms); "
@@ -265,35 +279,53 @@ def report(samples: list[Sample], clients: int, per_client: int, started_at: lis
         f"**{analyze_many.rate / analyze_one.rate:.2f}×** ({analyze_many.rate:.1f} vs {analyze_one.rate:.1f} req/s)",
         f"- /analyze p95 with {clients} clients ÷ with 1 client: "
         f"**{analyze_many.pct(95) / analyze_one.pct(95):.1f}×**",
-        f"- /batch: {batch.pct(50) / 1000:.2f} s for the batch",
+        f"- {batch.name}: {batch.pct(50) / 1000:.2f} s",
     ]
+
+
+def report(setups: dict[str, list[Sample]], args: argparse.Namespace, started_at: list[str]) -> str:
+    sections = []
+    for title, samples in setups.items():
+        sections += [f"## {title}", "", *results_table(samples, args.clients), ""]
     return "\n".join(
         [
             "# REST API under load",
             "",
-            "`python -m bench.bench_api` — a real uvicorn on 127.0.0.1 with the offline provider and a "
-            f"temporary SQLite store; {clients} concurrent clients × {per_client} `/analyze` requests while "
-            f"`/health` is polled every {HEALTH_POLL_S * 1000:.0f} ms. Each session has a fresh id (no cache hits).",
+            "`python -m bench.bench_api` — a real uvicorn on 127.0.0.1 with a temporary SQLite store; "
+            f"{args.clients} concurrent clients × {args.requests} `/analyze` requests while `/health` is "
+            f"polled every {HEALTH_POLL_S * 1000:.0f} ms, against baselines measured in the same run. "
+            "Each session has a fresh id (no cache hits).",
             "",
             "## Machine",
             "",
             *started_at,
             "",
-            "## Results",
+            *sections,
+            "## Reading",
             "",
-            *rows,
-            "",
-            "## Against the baselines of the same run",
-            "",
-            *ratios,
-            "",
-            "Offline analysis is CPU work in one Python process: it runs in at most "
-            f"{CPU_WORKERS} worker threads (`chatkit.api.CPU_WORKERS`), so the event loop keeps answering "
-            "`/health` while analyses queue; under the GIL more clients add latency, not throughput. "
-            "An LLM provider's analyses wait on the network instead, on the event loop.",
+            "Analyzer coroutines run on one event loop in a worker thread, request validation in at most "
+            f"{CPU_WORKERS} worker threads (`chatkit.api.CPU_WORKERS`): the server's own loop stays free "
+            "to answer `/health`. Offline reports are CPU work under the GIL, so more clients add "
+            "latency, not throughput. LLM reports wait on the network, so concurrent clients overlap "
+            "their waits until the analyzer's CPU share per report becomes the limit.",
             "",
         ]
     )
+
+
+def run_setup(title: str, args: argparse.Namespace, llm_url: str | None, batch_size: int) -> list[Sample]:
+    port = free_port()
+    base = f"http://{HOST}:{port}"
+    with tempfile.TemporaryDirectory(prefix="chatkit-bench-api-") as tmp:
+        server = start_server(port, Path(tmp), llm_url)
+        try:
+            wait_ready(base, server)
+            print(f"{title}: {base}", file=sys.stderr)
+            return asyncio.run(
+                asyncio.wait_for(run(base, args.clients, args.requests, batch_size), timeout=DEADLINE_S)
+            )
+        finally:
+            stop_server(server)
 
 
 def main() -> None:
@@ -302,28 +334,27 @@ def main() -> None:
     )
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--requests", type=int, default=50, help="per client")
-    parser.add_argument("--batch", type=int, default=200, help="sessions in the one /batch request")
+    parser.add_argument("--batch", type=int, default=200, help="sessions in the offline /batch request")
+    parser.add_argument("--llm-latency", type=float, default=0.2, help="seconds the fake LLM takes")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)  # the child process
     parser.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--llm-url", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(args.serve, args.data_dir)
+        serve(args.serve, args.data_dir, args.llm_url)
         return
 
+    sys.path.insert(0, str(REPO / "tests"))
+    from fakellm import FakeLLM  # the tests' loopback OpenAI-compatible server
+
     started_at = machine()
-    port = free_port()
-    base = f"http://{HOST}:{port}"
-    with tempfile.TemporaryDirectory(prefix="chatkit-bench-api-") as tmp:
-        server = start_server(port, Path(tmp))
-        try:
-            wait_ready(base, server)
-            samples = asyncio.run(
-                asyncio.wait_for(run(base, args.clients, args.requests, args.batch), timeout=DEADLINE_S)
-            )
-        finally:
-            stop_server(server)
-    text = report(samples, args.clients, args.requests, started_at)
+    setups = {"Offline provider": run_setup("offline", args, None, args.batch)}
+    with FakeLLM() as fake:
+        fake.latency_s = args.llm_latency
+        title = f"LLM provider: loopback fake LLM answering in {args.llm_latency * 1000:.0f} ms"
+        setups[title] = run_setup("llm", args, fake.base_url, min(args.batch, 50))
+    text = report(setups, args, started_at)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
     print(text)

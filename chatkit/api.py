@@ -11,11 +11,14 @@ catch-all that turns any unexpected exception into a safe 500 → the per-client
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
+import threading
 import traceback
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -47,7 +50,7 @@ TAG = "Analytics"
 PREFIX = "/analytics/chatkit"
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 LOCAL_ACTOR = "local"
-CPU_WORKERS = 2
+CPU_WORKERS = 2  # threads for request validation
 T = TypeVar("T")
 # Failures are reported in one line; longer texts are cut (they are for people, not parsers).
 _MAX_MESSAGE_CHARS = 300
@@ -309,6 +312,45 @@ def _failure_detail(exc: BaseException) -> str:
     return f"Analysis failed: internal error ({type(exc).__name__}); see the server log"
 
 
+class _AnalyzerLoop:
+    """One event loop in a daemon thread runs every analyzer coroutine.
+
+    Their CPU parts (diagnosis, what-if quotes, offline reports) stay off the server's loop, which
+    keeps answering; and LLM calls still share one HTTP client and one requests-per-minute budget,
+    which a fresh loop per request (the analyzer's sync methods) would not. Started on first use.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+
+    def _running(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None:
+                self._loop = asyncio.new_event_loop()
+                self._thread = threading.Thread(
+                    target=self._loop.run_forever, name="chatkit-api-analyzer", daemon=True
+                )
+                self._thread.start()
+            return self._loop
+
+    async def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Await `coro` on the analyzer loop; cancelling the caller cancels it there too."""
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self._running()))
+
+    def close(self, analyzer: ChatKitAnalyzer) -> None:
+        with self._lock:
+            loop, thread, self._loop, self._thread = self._loop, self._thread, None, None
+        if loop is None or thread is None:
+            return
+        if analyzer.llm is not None:  # its HTTP client belongs to this loop
+            asyncio.run_coroutine_threadsafe(analyzer.llm.aclose(), loop).result(timeout=10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+        loop.close()
+
+
 # ---------------------------------------------------------------- the app
 
 
@@ -322,8 +364,15 @@ def create_app(
     analyzer = analyzer if analyzer is not None else ChatKitAnalyzer(settings, store=store, actor="api")
     expected_token = _configured_token(settings)
     redact = _redactor(settings)
+    analyzer_loop = _AnalyzerLoop()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await run_in_threadpool(analyzer_loop.close, analyzer)
 
     app = FastAPI(
+        lifespan=lifespan,
         title="ChatKit Session Analytics API",
         summary="Why ChatKit sessions were cancelled or expired, and what to do about it.",
         version="1.0.0",
@@ -382,19 +431,12 @@ def create_app(
     # Without a token there is no security scheme at all, so the OpenAPI document tells the truth.
     require_caller = check_token if expected_token is not None else local_caller
 
-    # CPU work (validation, offline reports) runs in worker threads, off the event loop. Under the GIL
-    # more threads add no throughput, only contention with the loop: a few slots keep it responsive.
+    # Validation is CPU work: worker threads, off the event loop. Under the GIL more threads add no
+    # throughput, only contention with the loop: a few slots keep it responsive.
     cpu_slots = anyio.CapacityLimiter(CPU_WORKERS)
 
     async def cpu(call: Callable[..., T], *args: Any) -> T:
         return await anyio.to_thread.run_sync(call, *args, limiter=cpu_slots)
-
-    async def run_analysis(offline_call: Callable[[], T], llm_call: Callable[[], Awaitable[T]]) -> T:
-        """Offline reports are CPU work: a worker thread. LLM reports wait on the network: this loop,
-        which shares one HTTP client and one requests-per-minute budget among all requests."""
-        if analyzer.offline:
-            return await cpu(offline_call)
-        return await llm_call()
 
     @app.post(
         f"{PREFIX}/analyze",
@@ -412,9 +454,7 @@ def create_app(
             return _invalid(result.errors, "Invalid session")  # type: ignore[return-value]
         session = result.sessions[0]
         try:
-            report: SessionReport = await run_analysis(
-                lambda: analyzer.analyze(session), lambda: analyzer.analyze_async(session)
-            )
+            report = await analyzer_loop.run(analyzer.analyze_async(session))
         except LLMAuthError as exc:
             await audit(actor, "api.analyze", [session.id], outcome="llm_auth_error", detail=str(exc))
             return JSONResponse({"detail": "Invalid API key"}, status_code=401)  # type: ignore[return-value]
@@ -453,9 +493,7 @@ def create_app(
             return _invalid(result.errors, "No valid session in the batch")  # type: ignore[return-value]
         sessions = result.sessions
         ids = [s.id for s in sessions]
-        reports: list[SessionReport] = await run_analysis(
-            lambda: analyzer.analyze_batch(sessions), lambda: analyzer.analyze_batch_async(sessions)
-        )
+        reports = await analyzer_loop.run(analyzer.analyze_batch_async(sessions))
         failures = [
             SessionFailure(session_id=r.session_id, error=_one_line(redact(r.error)))
             for r in reports
@@ -469,9 +507,7 @@ def create_app(
             )
             await audit(actor, "api.batch", ids, tokens=tokens, outcome="error", detail=detail)
             return JSONResponse({"detail": detail}, status_code=500)  # type: ignore[return-value]
-        summary: SummaryReport = await run_analysis(
-            lambda: analyzer.summarize(sessions, reports), lambda: analyzer.summarize_async(sessions, reports)
-        )
+        summary = await analyzer_loop.run(analyzer.summarize_async(sessions, reports))
         partial = bool(failures or result.errors)
         await audit(
             actor,
