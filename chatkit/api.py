@@ -493,7 +493,15 @@ def create_app(
             return _invalid(result.errors, "No valid session in the batch")  # type: ignore[return-value]
         sessions = result.sessions
         ids = [s.id for s in sessions]
-        reports = await analyzer_loop.run(analyzer.analyze_batch_async(sessions))
+        try:
+            if not analyzer.offline:
+                # A rejected key fails the first call: probe with one session (its report is cached,
+                # so the batch does not ask again) and answer 401 rather than N identical failures.
+                await analyzer_loop.run(analyzer.analyze_async(sessions[0]))
+            reports = await analyzer_loop.run(analyzer.analyze_batch_async(sessions))
+        except LLMAuthError as exc:
+            await audit(actor, "api.batch", ids, outcome="llm_auth_error", detail=str(exc))
+            return JSONResponse({"detail": "Invalid API key"}, status_code=401)  # type: ignore[return-value]
         failures = [
             SessionFailure(session_id=r.session_id, error=_one_line(redact(r.error)))
             for r in reports

@@ -167,7 +167,8 @@ def test_batch_analyzes_valid_sessions_and_lists_rejected_ones(client: TestClien
 
 
 def test_batch_lists_a_failing_session_and_goes_on(client: TestClient, fake_llm: FakeLLM) -> None:
-    fake_llm.push(fakellm.server_error())  # the first LLM call fails; retries are off
+    # The first batch call fails (retries are off); the probe before it answers well.
+    fake_llm.push(fakellm.good_json(), fakellm.server_error())
     sessions = [_session(f"cksess_{i}") for i in range(3)]
 
     response = client.post(BATCH, json={"sessions": sessions})
@@ -276,6 +277,27 @@ def test_llm_rejecting_its_key_is_401_invalid_api_key(client: TestClient, fake_l
     assert response.status_code == 401
     assert response.json() == {"detail": "Invalid API key"}
     assert _audit(client)[-1]["outcome"] == "llm_auth_error"
+
+
+def test_llm_rejecting_its_key_in_a_batch_is_401_too(client: TestClient, fake_llm: FakeLLM) -> None:
+    fake_llm.push(fakellm.unauthorized())
+
+    response = client.post(BATCH, json={"sessions": [_session(f"cksess_{i}") for i in range(5)]})
+
+    assert response.status_code == 401
+    assert response.json() == {"detail": "Invalid API key"}
+    assert len(fake_llm.completions) == 1  # the probe; the batch was not attempted
+    assert _audit(client)[-1]["outcome"] == "llm_auth_error"
+
+
+def test_batch_where_every_session_fails_is_500(client: TestClient, fake_llm: FakeLLM) -> None:
+    fake_llm.push(*[fakellm.server_error() for _ in range(3)])  # the probe, then both sessions
+
+    response = client.post(BATCH, json={"sessions": [_session("cksess_a"), _session("cksess_b")]})
+
+    assert response.status_code == 500
+    assert response.json()["detail"].startswith("Analysis failed: all 2 sessions failed")
+    assert LLM_KEY not in response.text
 
 
 def test_llm_server_error_is_500_without_trace_or_key(client: TestClient, fake_llm: FakeLLM) -> None:
