@@ -72,15 +72,14 @@ _SEED_SESSION = {
 # ---------------------------------------------------------------- request and response shapes
 
 
-def _json_object(value: Any) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise ValueError("must be a JSON object (one ChatKit session)")
+def _as_is(value: Any) -> Any:
     return value
 
 
-# Documented as a ChatKitSession, received as a plain object: `import_records` alone decides what is
-# valid (it also accepts CSV-style strings and epoch numbers, and merges lifecycle records).
-RawSession = Annotated[dict[str, Any], PlainValidator(_json_object, json_schema_input_type=ChatKitSession)]
+# Documented as a ChatKitSession, received as any JSON value: `import_records` alone decides what is
+# valid (it also accepts CSV-style strings and epoch numbers, merges lifecycle records, and names what
+# is wrong with anything else), so a bad item in a batch is listed, not fatal.
+RawSession = Annotated[Any, PlainValidator(_as_is, json_schema_input_type=ChatKitSession)]
 
 
 class AnalyzeRequest(BaseModel):
@@ -219,10 +218,29 @@ def _one_line(text: str) -> str:
     return line if len(line) <= _MAX_MESSAGE_CHARS else line[: _MAX_MESSAGE_CHARS - 1] + "…"
 
 
+def _in_request(issues: Sequence[ImportIssue], root: str) -> list[ImportIssue]:
+    """Importer locations (`$[3]`) as places in the request body (`sessions[3]`, `session`)."""
+    return [
+        i.model_copy(
+            update={"location": root + i.location.removeprefix("$" if root == "sessions" else "$[0]")}
+        )
+        if i.location.startswith("$")
+        else i
+        for i in issues
+    ]
+
+
 def _issue_text(issue: ImportIssue) -> str:
-    who = f"session '{issue.session_id}'" if issue.session_id else f"record {issue.location or '?'}"
-    field = f" field '{issue.field}':" if issue.field else ""
-    return f"{who}:{field} {issue.message}"
+    """`session 'x': field 'ttl_seconds': …`, or `field 'sessions[2]': …` for a record that is no session."""
+    if issue.field:
+        if issue.session_id:
+            where = f"session '{issue.session_id}'"
+        else:  # in a batch, which record; /analyze has only the one
+            where = "" if issue.location == "session" else issue.location
+        return f"{where + ': ' if where else ''}field '{issue.field}': {issue.message}"
+    if issue.location:
+        return f"field '{issue.location}': {issue.message}"
+    return issue.message
 
 
 def _field_errors(issues: Sequence[ImportIssue]) -> list[FieldError]:
@@ -448,10 +466,11 @@ def create_app(
     async def analyze(body: AnalyzeRequest, actor: str = Depends(require_caller)) -> AnalyzeResponse:
         result = await cpu(import_records, [body.session], "request")
         if result.errors or not result.sessions:
-            raw_id = body.session.get("id")
+            errors = _in_request(result.errors, "session")
+            raw_id = body.session.get("id") if isinstance(body.session, dict) else None
             ids = [raw_id] if isinstance(raw_id, str) else []
-            await audit(actor, "api.analyze", ids, outcome="invalid", detail=_issues_summary(result.errors))
-            return _invalid(result.errors, "Invalid session")  # type: ignore[return-value]
+            await audit(actor, "api.analyze", ids, outcome="invalid", detail=_issues_summary(errors))
+            return _invalid(errors, "Invalid session")  # type: ignore[return-value]
         session = result.sessions[0]
         try:
             report = await analyzer_loop.run(analyzer.analyze_async(session))
@@ -488,9 +507,10 @@ def create_app(
                 detail=f"Too many sessions in one batch: {len(body.sessions)}; the limit is {cap}",
             )
         result = await cpu(import_records, body.sessions, "request")
+        import_errors = _in_request(result.errors, "sessions")
         if not result.sessions:
-            await audit(actor, "api.batch", (), outcome="invalid", detail=_issues_summary(result.errors))
-            return _invalid(result.errors, "No valid session in the batch")  # type: ignore[return-value]
+            await audit(actor, "api.batch", (), outcome="invalid", detail=_issues_summary(import_errors))
+            return _invalid(import_errors, "No valid session in the batch")  # type: ignore[return-value]
         sessions = result.sessions
         ids = [s.id for s in sessions]
         try:
@@ -516,14 +536,14 @@ def create_app(
             await audit(actor, "api.batch", ids, tokens=tokens, outcome="error", detail=detail)
             return JSONResponse({"detail": detail}, status_code=500)  # type: ignore[return-value]
         summary = await analyzer_loop.run(analyzer.summarize_async(sessions, reports))
-        partial = bool(failures or result.errors)
+        partial = bool(failures or import_errors)
         await audit(
             actor,
             "api.batch",
             ids,
             tokens=tokens + summary.usage.total_tokens,
             outcome="partial" if partial else "ok",
-            detail=f"{len(failures)} failed, {len(result.errors)} rejected" if partial else "",
+            detail=f"{len(failures)} failed, {len(import_errors)} rejected" if partial else "",
         )
         return BatchResponse(
             total_sessions=len(body.sessions),
@@ -531,7 +551,7 @@ def create_app(
             summary=render_summary_markdown(summary),
             analyzed_at=datetime.now(UTC),
             failures=failures,
-            import_errors=result.errors,
+            import_errors=import_errors,
             summary_report=summary,
         )
 
@@ -559,12 +579,7 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def request_invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            FieldError(
-                field=".".join(str(p) for p in e.get("loc", ()) if p != "body") or "body", message=_msg(e)
-            )
-            for e in exc.errors()
-        ]
+        errors = [FieldError(field=_field(e), message=_msg(e)) for e in exc.errors()]
         first = errors[0] if errors else FieldError(field="body", message="invalid request")
         return JSONResponse(
             ValidationErrorResponse(
@@ -606,11 +621,18 @@ def _bearer(header: str) -> str:
     return value.strip() if scheme.lower() == "bearer" else ""
 
 
+def _field(error: Any) -> str:
+    """Where in the body: `sessions.3`; `body` for the body itself or JSON that does not parse."""
+    if error.get("type") == "json_invalid":
+        return "body"
+    return ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
+
+
 def _msg(error: Any) -> str:
     """Pydantic's message, plus the parser's reason for broken JSON; never the input itself."""
-    msg = str(error.get("msg", "invalid"))
-    reason = (error.get("ctx") or {}).get("error")
-    return f"{msg} ({reason})" if error.get("type") == "json_invalid" and reason else msg
+    if error.get("type") == "json_invalid":
+        return f"not valid JSON ({(error.get('ctx') or {}).get('error', 'unreadable')} at character {error['loc'][-1]})"
+    return str(error.get("msg", "invalid")).removeprefix("Value error, ")
 
 
 def _metadata(session: ChatKitSession) -> SessionMetadata:

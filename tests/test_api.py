@@ -148,21 +148,26 @@ def test_batch_analyzes_valid_sessions_and_lists_rejected_ones(client: TestClien
         _session("cksess_a"),
         _session("cksess_b", status="expired", current_requests=3, reason=None, cancelled_at=None),
         _session("cksess_bad", current_requests=-4),
+        None,
     ]
 
     response = client.post(BATCH, json={"sessions": sessions})
 
     assert response.status_code == 200, response.text
     body = response.json()
-    assert body["total_sessions"] == 3
+    assert body["total_sessions"] == 4
     assert set(body["analyses"]) == {"cksess_a", "cksess_b"}
     assert all(isinstance(md, str) and md.strip() for md in body["analyses"].values())
     assert isinstance(body["summary"], str) and body["summary"].strip()
     assert datetime.fromisoformat(body["analyzed_at"])
     assert body["failures"] == []
-    assert len(body["import_errors"]) == 1
-    error = body["import_errors"][0]
-    assert "current_requests" in (error["field"] or "") + error["message"]
+    bad, null = body["import_errors"]
+    assert (bad["session_id"], bad["field"], bad["location"]) == (
+        "cksess_bad",
+        "current_requests",
+        "sessions[2]",
+    )
+    assert (null["location"], null["message"]) == ("sessions[3]", "expected a session object, found null")
     assert body["summary_report"]["total_sessions"] == 2
 
 
@@ -236,7 +241,9 @@ def test_count_too_large_for_any_column_is_422_not_500(client: TestClient) -> No
     [
         ({}, "session"),
         ({"session": "cksess_123"}, "session"),
+        ({"session": None}, "session"),
         ({"sessions": [SEED_SESSION]}, "session"),
+        ({"session": {"status": "active"}}, "id"),
     ],
 )
 def test_request_without_a_session_object_is_422_naming_it(
@@ -489,6 +496,16 @@ def test_bearer_token_is_required_when_configured(make_client: ClientFactory) ->
         (token_id(API_TOKEN), "api.analyze", "ok"),
     ]
     assert all(API_TOKEN not in str(r) for r in rows)
+    schema = client.get("/openapi.json").json()
+    assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+    assert schema["paths"][ANALYZE]["post"]["security"] == [{"HTTPBearer": []}]
+
+
+def test_without_a_token_the_schema_declares_no_security(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+
+    assert "securitySchemes" not in schema.get("components", {})
+    assert "security" not in schema["paths"][ANALYZE]["post"]
 
 
 def test_every_analysis_request_is_audited(client: TestClient) -> None:
