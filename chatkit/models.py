@@ -48,27 +48,32 @@ def is_secret_key(key: str) -> bool:
     return bool(_SECRET_KEY.search(key)) and not _NOT_SECRET.search(key)
 
 
+# Values that are never containers: checked by exact type first, which is cheaper than isinstance.
+_LEAF_TYPES = frozenset({str, int, float, bool, type(None)})
+
+
 def strip_secrets(value: Any) -> Any:
     """A copy of `value` without secret-like keys, at any depth (iterative: no recursion limit)."""
     if not isinstance(value, (dict, list)):
         return value
     root: Any = {} if isinstance(value, dict) else []
     stack = [(value, root)]
+    leaf, secret = _LEAF_TYPES, is_secret_key
     while stack:
         src, dst = stack.pop()
         # Dicts and lists walked separately: this runs once per imported record, so it stays tight.
         if isinstance(src, dict):
             for key, item in src.items():
-                if isinstance(key, str) and is_secret_key(key):
+                if isinstance(key, str) and secret(key):
                     continue
-                if isinstance(item, (dict, list)):
+                if type(item) not in leaf and isinstance(item, (dict, list)):
                     copy: Any = {} if isinstance(item, dict) else []
                     stack.append((item, copy))
                     item = copy
                 dst[key] = item
         else:
             for item in src:
-                if isinstance(item, (dict, list)):
+                if type(item) not in leaf and isinstance(item, (dict, list)):
                     copy = {} if isinstance(item, dict) else []
                     stack.append((item, copy))
                     item = copy
@@ -90,7 +95,7 @@ def parse_timestamp(value: Any) -> datetime | None:
         raise ValueError("a timestamp must be a number or an ISO-8601 date, not true/false")
     if isinstance(value, datetime):
         parsed = value if value.tzinfo else value.replace(tzinfo=UTC)
-    elif isinstance(value, (int, float)) or (isinstance(value, str) and _is_number(value)):
+    elif isinstance(value, (int, float)) or (isinstance(value, str) and _may_be_number(value)):
         number = float(value)
         if not math.isfinite(number):
             raise ValueError("a timestamp must be a finite number")
@@ -118,6 +123,13 @@ def parse_timestamp(value: Any) -> datetime | None:
     return parsed
 
 
+def _may_be_number(text: str) -> bool:
+    # "YYYY-…": float() never accepts a "-" right after a digit, so ISO dates skip its exception.
+    if len(text) > 4 and text[4] == "-" and text[3] in "0123456789":
+        return False
+    return _is_number(text)
+
+
 def _is_number(text: str) -> bool:
     try:
         float(text)
@@ -127,7 +139,10 @@ def _is_number(text: str) -> bool:
 
 
 def _finite_count(value: Any) -> Any:
-    """Counts may arrive as 512.0 from CSV; reject NaN/Infinity and fractions clearly."""
+    """Counts may arrive as 512.0 from CSV; reject NaN/Infinity and fractions clearly. Blank = None."""
+    if type(value) is int and value <= MAX_COUNT:  # the common case, first
+        return value
+    value = _blank_to_none(value)
     if isinstance(value, bool):
         raise ValueError("must be a whole number, not true/false")
     if isinstance(value, str) and _is_number(value):
@@ -151,6 +166,8 @@ def _blank_to_none(value: Any) -> Any:
 
 def _id_text(value: Any) -> Any:
     """Ids and versions sometimes arrive as numbers (CSV: `1.0`); keep them as text."""
+    if type(value) is str:  # the common case, first
+        return value if value.strip() else None
     value = _blank_to_none(value)
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
@@ -160,7 +177,7 @@ def _id_text(value: Any) -> Any:
 
 
 Timestamp = Annotated[datetime | None, BeforeValidator(parse_timestamp)]
-Count = Annotated[NonNegativeInt | None, BeforeValidator(_finite_count), BeforeValidator(_blank_to_none)]
+Count = Annotated[NonNegativeInt | None, BeforeValidator(_finite_count)]
 OptionalText = Annotated[str | None, BeforeValidator(_id_text)]
 
 
@@ -217,18 +234,21 @@ class ChatKitSession(_Open):
 
     @model_validator(mode="before")
     @classmethod
-    def _drop_secrets(cls, data: Any, info: ValidationInfo) -> Any:
-        # `chatkit.ingest` strips each record in the one pass that also checks it, and says so here.
-        if info.context and info.context.get("secrets_stripped"):
+    def _drop_secrets_and_normalise_status(cls, data: Any, info: ValidationInfo) -> Any:
+        # One validator, and at most one copy of the record: this runs for every session loaded.
+        if not isinstance(data, dict):
             return data
-        return strip_secrets(data) if isinstance(data, dict) else data
-
-    @model_validator(mode="before")
-    @classmethod
-    def _normalise_status(cls, data: Any) -> Any:
-        if isinstance(data, dict) and isinstance(data.get("status"), str):
-            status = data["status"].strip().lower()
-            data = {**data, "status": "cancelled" if status == "canceled" else status or None}
+        # `chatkit.ingest` strips each record in the one pass that also checks it, and says so here.
+        copied = not (info.context and info.context.get("secrets_stripped"))
+        if copied:
+            data = strip_secrets(data)
+        status = data.get("status")
+        if isinstance(status, str):
+            normal = status.strip().lower()
+            normal = "cancelled" if normal == "canceled" else normal or None
+            if normal != status:
+                data = data if copied else dict(data)  # never change the caller's dict
+                data["status"] = normal
         return data
 
     # Derived facts: the real API object lacks several of them, so each may be None.
