@@ -95,7 +95,6 @@ CATEGORIES = frame.CATEGORIES
 
 # Query parameter -> Filters field, for the list-valued filters.
 LIST_PARAMS = {"cat": "categories", "wf": "workflows", "cust": "customers", "status": "statuses"}
-SCALAR_PARAMS = ("ds", "sid", "job", "q", "from", "to")
 # Streamlit's own parameters, kept as they are.
 _STREAMLIT_PARAMS = {"embed", "embed_options"}
 _ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,200}$")
@@ -157,7 +156,7 @@ def _valid_list(key: str, values: list[str], notices: list[str]) -> list[str]:
     allowed = {"cat": CATEGORIES, "status": STATUSES}.get(key)
     kept, dropped = [], []
     for value in dict.fromkeys(values):
-        ok = value in allowed if allowed else bool(_ID.match(value))
+        ok = value in allowed if allowed else bool(_ID.match(value)) or value == frame.MISSING_LABEL
         (kept if ok else dropped).append(value)
     if dropped:
         notices.append(f"Unknown `{key}` value(s) ignored: {', '.join(_short(v) for v in dropped)}.")
@@ -358,10 +357,30 @@ def cached_kpis(dataset_id: str, filters_json: str, _store: Store) -> dict[str, 
     return frame.kpis(filtered_frame(dataset_id, filters_json, _store))
 
 
+# Point charts draw at most this many sessions: beyond it the browser gets megabytes per rerun
+# and the dots only overlap more. Ended sessions (what an incident review looks at) go in first.
+MAX_POINTS = 20_000
+POINT_CHARTS = ("requests_vs_limit", "ttl_vs_time_to_end")
+
+
+def drawn_rows(df: pd.DataFrame, limit: int = MAX_POINTS) -> pd.DataFrame:
+    """All rows when they fit; else every ended session (sampled if even those do not fit), topped
+    up with a sample of active ones. Deterministic, so a rerun draws the same dots."""
+    if len(df) <= limit:
+        return df
+    ended = df[df["category"].isin(frame.ENDED_CATEGORIES)]
+    if len(ended) >= limit:
+        return ended.sample(limit, random_state=0)
+    rest = df[~df.index.isin(ended.index)]
+    return pd.concat([ended, rest.sample(limit - len(ended), random_state=0)])
+
+
 @st.cache_data(max_entries=64, ttl=3600, show_spinner=False)
 def cached_figure(name: str, dataset_id: str, filters_json: str, _store: Store, **options: Any) -> go.Figure:
     """One of `chatkit.charts`' figures for the filtered data."""
     df = filtered_frame(dataset_id, filters_json, _store)
+    if name in POINT_CHARTS:
+        df = drawn_rows(df)
     figure = getattr(charts, name)(df, **options)
     # The page titles each chart above its caption; the figure's own title would repeat it.
     return figure.update_layout(title=None, margin={"t": 60})
@@ -730,21 +749,19 @@ def default_dataset_name(files: Sequence[str]) -> str:
 
 
 _W_SESSION = "ui_session"
-_PICKER_LIMIT = 1000
+PICK_LIMIT = 1000  # most sessions offered in a pick list; any id can still be typed
 
 
 def session_picker(ctx: PageContext) -> None:
     """A searchable pick of the filtered sessions (any id can be typed); the choice goes to the URL."""
     assert ctx.dataset is not None
     df = filtered_frame(ctx.dataset.id, ctx.filters_json, ctx.store)
-    ids = df["session_id"].head(_PICKER_LIMIT).tolist()
+    ids = df["session_id"].head(PICK_LIMIT).tolist()
     if ctx.session_id and ctx.session_id not in ids:
         ids.insert(0, ctx.session_id)
-    labels = dict(
-        zip(df["session_id"].head(_PICKER_LIMIT), _picker_labels(df.head(_PICKER_LIMIT)), strict=True)
-    )
+    labels = dict(zip(df["session_id"].head(PICK_LIMIT), _picker_labels(df.head(PICK_LIMIT)), strict=True))
     st.session_state[_W_SESSION] = ctx.session_id
-    shown = f"the first {_PICKER_LIMIT:,} of " if len(df) > _PICKER_LIMIT else ""
+    shown = f"the first {PICK_LIMIT:,} of " if len(df) > PICK_LIMIT else ""
     st.selectbox(
         f"Session ({shown}{len(df):,} matching the filters; type any id)",
         ids,
@@ -790,8 +807,8 @@ def facts_table(session: ChatKitSession, diagnosis: Diagnosis) -> pd.DataFrame:
         ("requests", session.current_requests),
         ("utilization", f"{diagnosis.utilization:.0%}" if diagnosis.utilization is not None else None),
         ("TTL (s)", session.ttl),
-        ("created (UTC)", session.created_at),
-        ("ended (UTC)", session.ended_at),
+        ("created (UTC)", f"{session.created_at:%Y-%m-%d %H:%M:%S}" if session.created_at else None),
+        ("ended (UTC)", f"{session.ended_at:%Y-%m-%d %H:%M:%S}" if session.ended_at else None),
         (
             "time to end (s)",
             f"{diagnosis.time_to_end_s:,.0f}" if diagnosis.time_to_end_s is not None else None,
@@ -846,6 +863,11 @@ def session_report(ctx: PageContext, session: ChatKitSession, *, fresh: bool) ->
             icon=":material/warning:",
         )
     return report
+
+
+def demoted(markdown: str, levels: int = 2) -> str:
+    """Report Markdown starts at `#`; inside a page its headings sit below the page's own."""
+    return re.sub(r"^(#{1,4}) ", lambda m: "#" * min(6, len(m.group(1)) + levels) + " ", markdown, flags=re.M)
 
 
 def report_meta(report: SessionReport) -> None:
@@ -956,6 +978,14 @@ def chart_figure(ctx: PageContext, name: str, title: str, **options: Any) -> Cha
 
 def chart(ctx: PageContext, name: str, title: str, caption: str, **options: Any) -> ChartPick | None:
     """Title, one line on what to read from it, and the figure."""
+    assert ctx.dataset is not None
+    if name in POINT_CHARTS:
+        count = int(cached_kpis(ctx.dataset.id, ctx.filters_json, ctx.store).get("sessions") or 0)
+        if count > MAX_POINTS:
+            caption += (
+                f" Drawn from {MAX_POINTS:,} of the {count:,} sessions (every ended one first); "
+                "filter to see them all."
+            )
     chart_title(title, caption)
     return chart_figure(ctx, name, title, **options)
 
@@ -1135,7 +1165,6 @@ def what_if_panel(ctx: PageContext) -> None:
 # Batch jobs
 # ---------------------------------------------------------------------------------------------
 
-PICK_LIMIT = 1000
 _POLL_S = 1.0
 _STATUS_LABEL = {
     "queued": "queued: waiting for a worker",
@@ -1249,7 +1278,7 @@ def job_outcome(ctx: PageContext, job: JobRecord) -> None:
             st.session_state[memo_key] = summary
     if summary is not None:
         with st.container(border=True):
-            st.markdown(render_summary_markdown(summary))
+            st.markdown(demoted(render_summary_markdown(summary)))
     if not reports and not errors:
         return
     sessions = {s.id: s for s in ctx.store.job_sessions(job.id)}

@@ -43,7 +43,8 @@ again = st.button(
 report = ui.session_report(ctx, session, fresh=again)
 if report is not None:
     ui.report_meta(report)
-    st.markdown(render_report_markdown(report))
+    with st.container(border=True):
+        st.markdown(ui.demoted(render_report_markdown(report), levels=1))
 
 with st.expander("Raw JSON (secrets removed at import)"):
     st.json(session.model_dump(mode="json", exclude_none=True))

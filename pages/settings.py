@@ -45,11 +45,11 @@ with provider_col:
 
 with store_col:
     st.subheader("Store")
+    st.code(view["store"], language=None, wrap_lines=True)
     stats = ctx.store.cache_stats()
     st.dataframe(
         pd.DataFrame(
             [
-                ("location", view["store"]),
                 ("data sets", f"{len(ctx.datasets):,}"),
                 ("cached analyses", f"{stats.get('entries', 0):,}"),
                 ("tokens spent on cached analyses", f"{stats.get('tokens', 0):,}"),

@@ -189,7 +189,7 @@ def test_filters_narrow_the_table_and_go_into_the_link() -> None:
     assert set(narrowed["category"]) == {"rate_limited"}
     assert at.query_params["cat"] == "rate_limited"
     assert at.metric[0].value == f"{len(narrowed):,}"
-    share = texts(at, "code")[0]
+    share = str(at.sidebar.code[0].value)
     assert "cat=rate_limited" in share and "ds=" in share
 
 
@@ -311,7 +311,7 @@ def test_session_page_shows_diagnosis_and_offline_report() -> None:
     assert any(session.id in b.proto.body for b in at.get("badge")) or "confidence" in body
     raw = at.get("json")[0].proto.body
     assert session.id in raw and "client_secret" not in raw
-    share = texts(at, "code")[0]
+    share = str(at.sidebar.code[0].value)
     assert f"sid={session.id}" in share
 
 
@@ -467,3 +467,18 @@ def test_link_round_trip() -> None:
     state = ui.parse_link(params)
     assert not state.notices
     assert ui.link_params(state) == params
+
+
+def test_point_charts_draw_every_ended_session_first_when_capped() -> None:
+    from chatkit.diagnostics import diagnose_all
+    from chatkit.frame import ENDED_CATEGORIES, sessions_frame
+
+    sessions = sample.sample_sessions(400)
+    df = sessions_frame(sessions, diagnose_all(sessions))
+    ended = int(df["category"].isin(ENDED_CATEGORIES).sum())
+    drawn = ui.drawn_rows(df, limit=ended + 10)
+    assert len(drawn) == ended + 10
+    assert int(drawn["category"].isin(ENDED_CATEGORIES).sum()) == ended
+    assert drawn["session_id"].tolist() == ui.drawn_rows(df, limit=ended + 10)["session_id"].tolist()
+    assert len(ui.drawn_rows(df, limit=ended // 2)) == ended // 2
+    assert ui.drawn_rows(df, limit=1000) is df
