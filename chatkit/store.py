@@ -74,6 +74,19 @@ dataset_sessions = sa.Table(
     sa.Column("position", sa.Integer, primary_key=True),
     sa.Column("session_id", sa.Text, nullable=False),
     sa.Column("data", sa.Text, nullable=False),  # canonical JSON of the secret-free session
+    # One session of a data set without loading the rest (the Session page, deep links).
+    sa.Index("ix_dataset_sessions_session", "dataset_id", "session_id"),
+)
+
+# Derived tables of a data set (parquet bytes of its facts frame), one per `version` of the code that
+# built them: a new version is built next to the old ones, never read from them.
+dataset_frames = sa.Table(
+    "dataset_frames",
+    metadata,
+    sa.Column("dataset_id", sa.String(64), primary_key=True),
+    sa.Column("version", sa.String(64), primary_key=True),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+    sa.Column("created_at", _UTCDateTime, nullable=False),
 )
 
 analyses = sa.Table(
@@ -233,9 +246,15 @@ class Store:
     def _create_tables(self) -> None:
         """Idempotent; two processes starting on an empty database may race, so retry once."""
         try:
-            metadata.create_all(self._write_engine)
+            self._create_schema()
         except sa.exc.DBAPIError:
-            metadata.create_all(self._write_engine)
+            self._create_schema()
+
+    def _create_schema(self) -> None:
+        metadata.create_all(self._write_engine)
+        # create_all makes indexes only with their table: add those new since a database was created.
+        for index in dataset_sessions.indexes:
+            index.create(self._write_engine, checkfirst=True)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Store:
@@ -266,11 +285,16 @@ class Store:
     def _lock(self) -> threading.RLock | nullcontext[None]:
         return self._serial if self._serial is not None else nullcontext()
 
-    def _insert_new(self, conn: Connection, table: sa.Table, row: dict[str, Any], key: str) -> bool:
+    def _insert_new(
+        self, conn: Connection, table: sa.Table, row: dict[str, Any], key: str | Sequence[str]
+    ) -> bool:
         """Insert unless a row with this key exists (race-free); True when this call inserted it."""
+        keys = [key] if isinstance(key, str) else list(key)
         if self.dialect in ("postgresql", "sqlite"):
             module = postgresql if self._postgres else sqlite
-            stmt = module.insert(table).on_conflict_do_nothing(index_elements=[key]).returning(table.c[key])
+            stmt = (
+                module.insert(table).on_conflict_do_nothing(index_elements=keys).returning(table.c[keys[0]])
+            )
             return conn.execute(stmt, row).first() is not None
         # Other SQLAlchemy backends: let the primary key decide, inside a savepoint.
         try:
@@ -280,15 +304,19 @@ class Store:
             return False
         return True
 
-    def _upsert(self, conn: Connection, table: sa.Table, row: dict[str, Any], key: str) -> None:
-        """Insert, or replace the row with this key; race-free."""
+    def _upsert(
+        self, conn: Connection, table: sa.Table, row: dict[str, Any], key: str | Sequence[str]
+    ) -> None:
+        """Insert, or replace the row with this key (one column or several); race-free."""
+        keys = [key] if isinstance(key, str) else list(key)
         if self.dialect in ("postgresql", "sqlite"):
             module = postgresql if self._postgres else sqlite
             stmt = module.insert(table)
-            update = {c.name: stmt.excluded[c.name] for c in table.columns if c.name != key}
-            conn.execute(stmt.on_conflict_do_update(index_elements=[key], set_=update), row)
-        elif not self._insert_new(conn, table, row, key):
-            conn.execute(table.update().where(table.c[key] == row[key]).values(row))
+            update = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in keys}
+            conn.execute(stmt.on_conflict_do_update(index_elements=keys, set_=update), row)
+        elif not self._insert_new(conn, table, row, keys):
+            match = [table.c[k] == row[k] for k in keys]
+            conn.execute(table.update().where(*match).values(row))
 
     # ---- data sets -------------------------------------------------------------------------------
 
@@ -325,8 +353,49 @@ class Store:
                 .where(dataset_sessions.c.dataset_id == dataset_id)
                 .order_by(dataset_sessions.c.position)
             ).scalars()
-            sessions = [ChatKitSession.model_validate_json(text) for text in texts]
+            sessions = [_stored_session(text) for text in texts]
         return DatasetRecord(**_dataset_info(row).__dict__, sessions=sessions)
+
+    def dataset_info(self, dataset_id: str) -> DatasetInfo | None:
+        """The data set's name, date, files and size, without reading its sessions."""
+        with self._read() as conn:
+            row = conn.execute(sa.select(datasets).where(datasets.c.id == dataset_id)).mappings().first()
+        return None if row is None else _dataset_info(row)
+
+    def load_session(self, dataset_id: str, session_id: str) -> ChatKitSession | None:
+        """One session of a data set (one indexed row); the first by position if an id repeats."""
+        t = dataset_sessions
+        query = (
+            sa.select(t.c.data)
+            .where(t.c.dataset_id == dataset_id, t.c.session_id == session_id)
+            .order_by(t.c.position)
+            .limit(1)
+        )
+        with self._read() as conn:
+            text = conn.execute(query).scalar()
+        return None if text is None else _stored_session(text)
+
+    def load_sessions(
+        self, dataset_id: str, session_ids: Sequence[str] | None = None
+    ) -> list[ChatKitSession]:
+        """The data set's sessions in data set order: all, or those whose id is in `session_ids`.
+
+        Ids not in the data set are left out; an unknown data set gives [].
+        """
+        t = dataset_sessions
+        query = sa.select(t.c.position, t.c.data).where(t.c.dataset_id == dataset_id)
+        with self._read() as conn:
+            if session_ids is None:
+                rows = list(conn.execute(query.order_by(t.c.position)))
+            else:
+                # Chunked: a backend caps the parameters of one statement (SQLite: 32,766).
+                wanted = sorted(set(session_ids))
+                rows = []
+                for start in range(0, len(wanted), _CHUNK):
+                    chunk = wanted[start : start + _CHUNK]
+                    rows.extend(conn.execute(query.where(t.c.session_id.in_(chunk))))
+                rows.sort(key=lambda r: r.position)
+        return [_stored_session(r.data) for r in rows]
 
     def list_datasets(self) -> list[DatasetInfo]:
         with self._read() as conn:
@@ -334,9 +403,27 @@ class Store:
             return [_dataset_info(row) for row in rows]
 
     def delete_dataset(self, dataset_id: str) -> None:
+        """The data set, its sessions and every frame derived from it."""
         with self._write() as conn:
+            conn.execute(dataset_frames.delete().where(dataset_frames.c.dataset_id == dataset_id))
             conn.execute(dataset_sessions.delete().where(dataset_sessions.c.dataset_id == dataset_id))
             conn.execute(datasets.delete().where(datasets.c.id == dataset_id))
+
+    # ---- derived frames --------------------------------------------------------------------------
+
+    def save_frame(self, dataset_id: str, version: str, data: bytes) -> None:
+        """Store (or replace) the serialized frame of a data set, built by code of `version`."""
+        row = {"dataset_id": dataset_id, "version": version, "data": bytes(data), "created_at": _now()}
+        with self._write() as conn:
+            self._upsert(conn, dataset_frames, row, ("dataset_id", "version"))
+
+    def load_frame(self, dataset_id: str, version: str) -> bytes | None:
+        """The bytes given to save_frame for this data set and version, or None."""
+        t = dataset_frames
+        query = sa.select(t.c.data).where(t.c.dataset_id == dataset_id, t.c.version == version)
+        with self._read() as conn:
+            data = conn.execute(query).scalar()
+        return None if data is None else bytes(data)
 
     # ---- analyses cache --------------------------------------------------------------------------
 
@@ -610,7 +697,7 @@ class Store:
         if pending_only:
             query = query.where(t.c.done.is_(False))
         with self._read() as conn:
-            return [ChatKitSession.model_validate_json(text) for text in conn.execute(query).scalars()]
+            return [_stored_session(text) for text in conn.execute(query).scalars()]
 
     def heartbeat(self, job_id: str, worker_id: str) -> bool:
         """False when the job is no longer this worker's to run (taken over, or finished)."""
@@ -625,6 +712,15 @@ class Store:
                 .values(heartbeat_at=_now())
             )
         return beat.rowcount == 1
+
+
+# Rows are written only from `ChatKitSession.canonical_json()`, which is already secret-free: reading
+# them back skips the model's secret stripping (a third of the cost of loading a session).
+_STORED = {"secrets_stripped": True}
+
+
+def _stored_session(text: str) -> ChatKitSession:
+    return ChatKitSession.model_validate_json(text, context=_STORED)
 
 
 def _dataset_info(row: Mapping[str, Any]) -> DatasetInfo:

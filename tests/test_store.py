@@ -201,6 +201,71 @@ def test_concurrent_saves_of_one_dataset_store_it_once(open_store: Callable[...,
     assert record is not None and len(record.sessions) == 50
 
 
+def test_dataset_info_and_single_sessions_without_a_full_load(store: Store) -> None:
+    sessions = make_sessions(30)
+    dataset_id = store.save_dataset("lookup", sessions, ["x.jsonl"])
+    info = store.dataset_info(dataset_id)
+    assert info is not None and not hasattr(info, "sessions")
+    assert (info.id, info.name, info.source_files, info.session_count) == (
+        dataset_id,
+        "lookup",
+        ["x.jsonl"],
+        30,
+    )
+    assert store.dataset_info("no-such-id") is None
+
+    assert store.load_session(dataset_id, "cksess_0017") == sessions[17]
+    assert store.load_session(dataset_id, "cksess_9999") is None
+    assert store.load_session("no-such-id", "cksess_0017") is None
+
+    assert store.load_sessions(dataset_id) == sessions
+    # Data set order, whatever order (and repeats) the ids come in; unknown ids left out.
+    picked = store.load_sessions(dataset_id, ["cksess_0020", "cksess_0003", "nope", "cksess_0003"])
+    assert picked == [sessions[3], sessions[20]]
+    assert store.load_sessions(dataset_id, []) == []
+    assert store.load_sessions("no-such-id") == []
+
+
+def test_session_lookup_uses_an_index_also_on_an_older_database(open_store: Callable[..., Store]) -> None:
+    store = open_store()
+    with store.engine.begin() as conn:  # a database made before the index existed
+        conn.exec_driver_sql("DROP INDEX ix_dataset_sessions_session")
+    reopened = open_store()
+    indexes = sa.inspect(reopened.engine).get_indexes("dataset_sessions")
+    assert [(i["name"], i["column_names"]) for i in indexes] == [
+        ("ix_dataset_sessions_session", ["dataset_id", "session_id"])
+    ]
+
+
+def test_frames_are_kept_per_data_set_and_version(open_store: Callable[..., Store]) -> None:
+    store = open_store()
+    dataset_id = store.save_dataset("framed", make_sessions(3))
+    payload = bytes(range(256)) * 4000  # every byte value, ~1 MB
+    assert store.load_frame(dataset_id, "v1") is None
+    store.save_frame(dataset_id, "v1", payload)
+    store.save_frame(dataset_id, "v2", b"second version")
+    store.save_frame(dataset_id, "v2", b"replaced")  # upsert: one row per data set and version
+    reopened = open_store()
+    assert reopened.load_frame(dataset_id, "v1") == payload
+    assert reopened.load_frame(dataset_id, "v2") == b"replaced"
+    assert reopened.load_frame(dataset_id, "v3") is None
+    assert reopened.load_frame("other", "v1") is None
+    with reopened.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM dataset_frames")).scalar() == 2
+
+
+def test_deleting_a_data_set_deletes_its_frames(store: Store) -> None:
+    kept = store.save_dataset("kept", make_sessions(2, "k_"))
+    gone = store.save_dataset("gone", make_sessions(2, "g_"))
+    for dataset_id in (kept, gone):
+        store.save_frame(dataset_id, "v1", b"frame of " + dataset_id.encode())
+        store.save_frame(dataset_id, "v0", b"older")
+    store.delete_dataset(gone)
+    assert store.load_frame(gone, "v1") is None and store.load_frame(gone, "v0") is None
+    assert store.load_frame(kept, "v1") == b"frame of " + kept.encode()
+    assert store.load_session(gone, "g_0000") is None
+
+
 # ---- analyses cache ------------------------------------------------------------------------------
 
 
@@ -490,5 +555,9 @@ def test_backends_without_on_conflict_fall_back_to_savepoints(tmp_path: Path) ->
         store.put_analysis("k", "s", "p", "m", {"v": 2}, {"total_tokens": 4})
         assert store.get_analysis("k") == {"v": 2}
         assert store.cache_stats() == {"entries": 1, "tokens": 4}
+        dataset_id = store.save_dataset("c", sessions)
+        store.save_frame(dataset_id, "v", b"one")
+        store.save_frame(dataset_id, "v", b"two")
+        assert store.load_frame(dataset_id, "v") == b"two"
     finally:
         store.close()
