@@ -336,13 +336,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def cmd_api(args: argparse.Namespace) -> int:
     try:
-        import uvicorn
-
-        from chatkit.api import create_app
+        from chatkit.api import main as serve_api
     except ImportError as exc:
         print(f"error: the REST API is not available in this installation ({exc})", file=sys.stderr)
         return EXIT_FAILED
-    uvicorn.run(create_app(load_settings()), host=args.host, port=args.port)
+    # api.main refuses a non-loopback address when no ANALYTICS_API_TOKEN is set.
+    serve_api(args.host, args.port)
     return EXIT_OK
 
 

@@ -205,3 +205,9 @@ def test_worker_and_api_say_clearly_when_their_module_is_missing(monkeypatch, ca
     assert cli.main(["api", "--port", "0"]) == 3
     err = capsys.readouterr().err
     assert "job worker is not available" in err and "REST API is not available" in err
+
+
+def test_api_without_a_token_refuses_to_listen_beyond_loopback(tmp_path):
+    result = run("api", "--host", "0.0.0.0", "--port", "0", cwd=tmp_path)
+    assert result.returncode != 0
+    assert "refusing to listen on 0.0.0.0" in result.stderr and "ANALYTICS_API_TOKEN" in result.stderr
