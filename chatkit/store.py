@@ -324,6 +324,12 @@ class Store:
         self, name: str, sessions: Sequence[ChatKitSession], source_files: Sequence[str] = ()
     ) -> str:
         """Saving the same sessions again returns the same id and keeps the first name and date."""
+        return self.insert_dataset(name, sessions, source_files)[0]
+
+    def insert_dataset(
+        self, name: str, sessions: Sequence[ChatKitSession], source_files: Sequence[str] = ()
+    ) -> tuple[str, bool]:
+        """As save_dataset, and whether this call stored it (False: it was there, in its first order)."""
         texts = [session.canonical_json() for session in sessions]
         dataset_id = dataset_id_for(texts)
         row = {
@@ -334,14 +340,15 @@ class Store:
             "session_count": len(texts),
         }
         with self._write() as conn:
-            if self._insert_new(conn, datasets, row, "id"):
+            inserted = self._insert_new(conn, datasets, row, "id")
+            if inserted:
                 rows = [
                     {"dataset_id": dataset_id, "position": i, "session_id": s.id, "data": text}
                     for i, (s, text) in enumerate(zip(sessions, texts, strict=True))
                 ]
                 for chunk in _chunks(rows):
                     conn.execute(dataset_sessions.insert(), chunk)
-        return dataset_id
+        return dataset_id, inserted
 
     def load_dataset(self, dataset_id: str) -> DatasetRecord | None:
         with self._read() as conn:
