@@ -1211,14 +1211,15 @@ def follow_job(ctx: PageContext, job_id: str) -> None:
         if job is None:
             st.error("This job was deleted from the store.")
             return
-        st.progress(
+        bar, stop = st.columns([6, 1], vertical_alignment="bottom")
+        if job.status in ("queued", "running") and stop.button("Stop", icon=":material/stop_circle:"):
+            ctx.store.request_stop(job_id)  # the worker finishes what is in flight and keeps it
+            job = ctx.store.get_job(job_id) or job
+        bar.progress(
             job.done / job.total if job.total else 1.0,
             text=f"**{job.done:,} of {job.total:,}** sessions · {_STATUS_LABEL.get(job.status, job.status)}"
             f" · {job.provider} / {job.model}",
         )
-        if job.status in ("queued", "running") and st.button("Stop", icon=":material/stop_circle:"):
-            ctx.store.request_stop(job_id)
-            st.rerun(scope="fragment")
         if job.results:
             st.dataframe(job_results_table(job.results), hide_index=True, width="stretch", height=300)
         if running and job.finished:

@@ -318,10 +318,7 @@ def test_session_page_shows_diagnosis_and_offline_report() -> None:
 def test_llm_report_comes_from_cache_until_analyze_again(
     monkeypatch: pytest.MonkeyPatch, fake_llm: Any
 ) -> None:
-    monkeypatch.setenv("LLM_PROVIDER", "openai")
-    monkeypatch.setenv("LLM_API_KEY", "sk-test-dashboard-0001")
-    monkeypatch.setenv("LLM_BASE_URL", fake_llm.base_url)
-    monkeypatch.setenv("LLM_MODEL", "fake/model-1")
+    use_fake_llm(monkeypatch, fake_llm)
     dataset_id = saved_sample(30)
     session = next(s for s in sample.sample_sessions(30) if s.status == "cancelled")
     at = open_page(ui.PAGE_FILES["session"], ds=dataset_id, sid=session.id)
@@ -399,6 +396,45 @@ def test_batch_runs_in_the_background_and_offers_downloads() -> None:
 
 def sessions_table_of_job(at: AppTest) -> pd.DataFrame:
     return next(df.value for df in at.dataframe if "root cause" in df.value.columns)
+
+
+def use_fake_llm(monkeypatch: pytest.MonkeyPatch, fake_llm: Any, **extra: str) -> None:
+    """Settings pointing the app at the loopback fake LLM server (tests/fakellm.py)."""
+    monkeypatch.setenv("LLM_PROVIDER", "openai")
+    monkeypatch.setenv("LLM_API_KEY", "sk-test-dashboard-0001")
+    monkeypatch.setenv("LLM_BASE_URL", fake_llm.base_url)
+    monkeypatch.setenv("LLM_MODEL", "fake/model-1")
+    for name, value in extra.items():
+        monkeypatch.setenv(name, value)
+
+
+def test_stop_button_ends_a_running_job_and_keeps_what_is_done(
+    monkeypatch: pytest.MonkeyPatch, fake_llm: Any
+) -> None:
+    from fakellm import good_json
+
+    use_fake_llm(monkeypatch, fake_llm, LLM_CONCURRENCY="1", LLM_REQUESTS_PER_MINUTE="1000")
+    fake_llm.push(*[good_json(delay_s=0.7) for _ in range(40)])
+    saved_sample(60)
+    at = open_page(ui.PAGE_FILES["batch"], cat="rate_limited")
+    next(b for b in at.button if b.label == "Start batch").click().run()
+    job_id = at.query_params["job"]
+    deadline = time.monotonic() + 30
+    while (job := store().get_job(job_id, with_results=False)) is not None and job.done < 1:
+        assert time.monotonic() < deadline, "the job never started"
+        time.sleep(0.2)
+    at.run()
+    no_failure(at)
+    next(b for b in at.button if b.label == "Stop").click().run()
+    no_failure(at)
+    assert wait_for_job(job_id) == "stopped"
+    job = store().get_job(job_id)
+    assert job is not None and 1 <= job.done < job.total
+    at.run()
+    no_failure(at)
+    assert any(f"Stopped after {job.done:,} of {job.total:,}" in i for i in texts(at, "info"))
+    assert len(sessions_table_of_job(at)) == job.done
+    assert {b.label for b in at.get("download_button")} >= {"Per-session diagnosis (CSV)"}
 
 
 def test_stopped_job_keeps_its_results() -> None:
