@@ -1026,7 +1026,8 @@ def cached_table(
     # `severity` is an ordered categorical (info < warning < critical): worst first, then newest.
     shown = df.sort_values(["severity", "created_at"], ascending=[False, False], kind="stable")
     columns = [c for c in TABLE_COLUMNS if c in shown.columns]
-    return shown[columns].head(TABLE_LIMIT).reset_index(drop=True), len(df)
+    table = shown[columns].head(TABLE_LIMIT).reset_index(drop=True)
+    return table.assign(utilization=table["utilization"].round(2)), len(df)
 
 
 def session_table(ctx: PageContext, picks: Sequence[ChartPick | None], freq: str = "h") -> None:
