@@ -26,7 +26,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
-from chatkit import charts, export, frame, sample, whatif
+from chatkit import charts, datasets, export, frame, sample, whatif
 from chatkit.analyzer import (
     ChatKitAnalyzer,
     LLMAuthError,
@@ -34,7 +34,7 @@ from chatkit.analyzer import (
     render_report_markdown,
     render_summary_markdown,
 )
-from chatkit.diagnostics import diagnose, diagnose_all
+from chatkit.diagnostics import diagnose
 from chatkit.ingest import import_files
 from chatkit.jobs import BackgroundWorker
 from chatkit.models import (
@@ -302,30 +302,18 @@ class DatasetMissingError(LookupError):
     """Raised (not cached) when a data set id is not in the store."""
 
 
-@st.cache_resource(max_entries=3, ttl=3600, show_spinner=False)
-def _session_index(dataset_id: str, _store: Store) -> dict[str, ChatKitSession]:
-    """Parsed sessions by id. A resource, not data: pickling 100,000 models per read is too slow;
-    callers only read it, and `session_by_id` hands out copies."""
-    record = _store.load_dataset(dataset_id)
-    if record is None:
-        raise DatasetMissingError(dataset_id)
-    return {s.id: s for s in record.sessions}
-
-
-def dataset_sessions(dataset_id: str, store: Store) -> list[ChatKitSession]:
-    """The data set's sessions, shared between runs: read only."""
-    return list(_session_index(dataset_id, store).values())
-
-
 @st.cache_data(max_entries=64, ttl=3600, show_spinner=False)
 def session_by_id(dataset_id: str, session_id: str, _store: Store) -> ChatKitSession | None:
-    return _session_index(dataset_id, _store).get(session_id)
+    return _store.load_session(dataset_id, session_id)
 
 
-@st.cache_data(max_entries=4, ttl=3600, show_spinner="Diagnosing the data set…")
+@st.cache_data(max_entries=4, ttl=3600, show_spinner="Reading the data set…")
 def dataset_frame(dataset_id: str, _store: Store) -> pd.DataFrame:
-    sessions = dataset_sessions(dataset_id, _store)
-    return frame.sessions_frame(sessions, diagnose_all(sessions))
+    """The facts frame: stored beside the data set, so even 100,000 sessions open without revalidation."""
+    df = datasets.facts_frame(_store, dataset_id)
+    if df is None:
+        raise DatasetMissingError(dataset_id)  # raised, not cached: the id may be saved again
+    return df
 
 
 @st.cache_data(max_entries=8, ttl=3600, show_spinner=False)
@@ -681,15 +669,17 @@ def switch_page(page: str, query_params: Mapping[str, Any]) -> None:
 def delete_dataset(ctx: PageContext, dataset_id: str) -> None:
     """Delete a data set, and forget every cached or remembered view of it."""
     ctx.store.delete_dataset(dataset_id)
-    _session_index.clear()
     st.cache_data.clear()
     st.query_params.clear()
 
 
 def load_sample(store: Store) -> str:
     """Save the built-in sample data set and return its id (the same id every time)."""
-    return store.save_dataset(
-        f"Sample data ({SAMPLE_SIZE} sessions)", sample.sample_sessions(SAMPLE_SIZE), ["built-in sample"]
+    return datasets.save_dataset(
+        store,
+        f"Sample data ({SAMPLE_SIZE} sessions)",
+        sample.sample_sessions(SAMPLE_SIZE),
+        ["built-in sample"],
     )
 
 
@@ -1195,7 +1185,7 @@ def start_job(ctx: PageContext, session_ids: Sequence[str]) -> str:
     return ctx.store.create_job(
         ctx.dataset.id,
         list(session_ids),
-        dataset_sessions(ctx.dataset.id, ctx.store),
+        ctx.store.load_sessions(ctx.dataset.id, list(session_ids)),
         provider=ctx.analyzer.provider_name,
         model=ctx.analyzer.model,
     )

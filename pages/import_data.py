@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from chatkit import ui
+from chatkit import datasets, ui
 
 ctx = ui.page_setup("import", "Import", ":material/upload_file:")
 
@@ -62,8 +62,8 @@ if files:
                 "Data set name", value=ui.default_dataset_name(result.files or [n for n, _ in files])
             )
             if st.form_submit_button("Save and open the Overview", type="primary", icon=":material/save:"):
-                dataset_id = ctx.store.save_dataset(
-                    name, result.sessions, result.files or [n for n, _ in files]
+                dataset_id = datasets.save_dataset(
+                    ctx.store, name, result.sessions, result.files or [n for n, _ in files]
                 )
                 ui.switch_page("overview", {"ds": dataset_id})
     else:
