@@ -74,8 +74,9 @@ dataset_sessions = sa.Table(
     sa.Column("position", sa.Integer, primary_key=True),
     sa.Column("session_id", sa.Text, nullable=False),
     sa.Column("data", sa.Text, nullable=False),  # canonical JSON of the secret-free session
-    # One session of a data set without loading the rest (the Session page, deep links).
-    sa.Index("ix_dataset_sessions_session", "dataset_id", "session_id"),
+    # One session of a data set without loading the rest (the Session page, deep links). `position`
+    # is in it so "the first of that id" is read off the index; without it SQLite walks the data set.
+    sa.Index("ix_dataset_sessions_lookup", "dataset_id", "session_id", "position"),
 )
 
 # Derived tables of a data set (parquet bytes of its facts frame), one per `version` of the code that

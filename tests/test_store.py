@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -229,12 +230,30 @@ def test_dataset_info_and_single_sessions_without_a_full_load(store: Store) -> N
 def test_session_lookup_uses_an_index_also_on_an_older_database(open_store: Callable[..., Store]) -> None:
     store = open_store()
     with store.engine.begin() as conn:  # a database made before the index existed
-        conn.exec_driver_sql("DROP INDEX ix_dataset_sessions_session")
+        conn.exec_driver_sql("DROP INDEX ix_dataset_sessions_lookup")
     reopened = open_store()
     indexes = sa.inspect(reopened.engine).get_indexes("dataset_sessions")
     assert [(i["name"], i["column_names"]) for i in indexes] == [
-        ("ix_dataset_sessions_session", ["dataset_id", "session_id"])
+        ("ix_dataset_sessions_lookup", ["dataset_id", "session_id", "position"])
     ]
+
+
+def test_one_session_is_read_off_the_index_not_by_walking_the_data_set(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'plan.db'}")
+    try:
+        dataset_id = store.save_dataset("plan", make_sessions(50))
+        statements: list[tuple[str, Any]] = []
+        sa.event.listen(
+            store.engine, "before_cursor_execute", lambda *args: statements.append((args[2], args[3]))
+        )
+        assert store.load_session(dataset_id, "cksess_0042") is not None
+        sql, params = next((q, p) for q, p in statements if "dataset_sessions" in q)
+        with store.engine.connect() as conn:
+            plan = " ".join(row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", params))
+        assert "ix_dataset_sessions_lookup (dataset_id=? AND session_id=?)" in plan
+        assert "TEMP B-TREE" not in plan  # no sort either
+    finally:
+        store.close()
 
 
 def test_frames_are_kept_per_data_set_and_version(open_store: Callable[..., Store]) -> None:
