@@ -1,8 +1,9 @@
-"""Streamlit glue shared by every page: setup, sidebar, URL state, cached data access.
+"""Streamlit glue shared by every page: setup, sidebar, widgets, cached data access.
 
-The only module of `chatkit` that imports Streamlit. Pages call `page_setup()` first; it is
-idempotent and needs nothing from `app.py`, because a deep link on a freshly started server can run a
-page file on its own (streamlit#9624).
+The only module of `chatkit` that imports Streamlit. What it shows is computed without Streamlit in
+`chatkit.links` (the URL's parameters) and `chatkit.tables` (tables, rows and labels). Pages call
+`page_setup()` first; it is idempotent and needs nothing from `app.py`, because a deep link on a
+freshly started server can run a page file on its own (streamlit#9624).
 
 The URL is the single source of truth for what a page shows (data set, filters, session, job), so a
 copied link reopens the same view in a fresh browser. Widgets are views of the URL: each run sets
@@ -13,10 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import urlencode
@@ -26,7 +26,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
-from chatkit import charts, datasets, export, frame, sample, whatif
+from chatkit import charts, datasets, export, frame, sample, tables, whatif
 from chatkit.analyzer import (
     ChatKitAnalyzer,
     LLMAuthError,
@@ -34,18 +34,23 @@ from chatkit.analyzer import (
     render_report_markdown,
     render_summary_markdown,
 )
-from chatkit.diagnostics import diagnose
 from chatkit.ingest import import_files
 from chatkit.jobs import BackgroundWorker
-from chatkit.models import (
-    ChatKitSession,
-    Diagnosis,
-    ImportIssue,
-    ImportResult,
-    SessionReport,
-    SummaryReport,
-    parse_timestamp,
+from chatkit.links import (
+    LIST_PARAMS,
+    MAX_SEARCH,
+    STREAMLIT_PARAMS,
+    LinkState,
+    carried,
+    link_params,
+    naive_utc,
+    parse_link,
+    restrict_to_data,
+    short,
+    time_bounds,
+    with_filters,
 )
+from chatkit.models import ChatKitSession, Diagnosis, ImportResult, SessionReport, SummaryReport
 from chatkit.settings import Settings, load_settings
 from chatkit.store import DatasetInfo, JobRecord, Store
 
@@ -86,130 +91,10 @@ SEED_EXAMPLE = json.dumps(
 )
 
 SAMPLE_SIZE = 300
-STATUSES = frame.STATUSES
-CATEGORIES = frame.CATEGORIES
 
 # ---------------------------------------------------------------------------------------------
 # The URL: what a share link carries
 # ---------------------------------------------------------------------------------------------
-
-# Query parameter -> Filters field, for the list-valued filters.
-LIST_PARAMS = {"cat": "categories", "wf": "workflows", "cust": "customers", "status": "statuses"}
-# Streamlit's own parameters, kept as they are.
-_STREAMLIT_PARAMS = {"embed", "embed_options"}
-_ID = re.compile(r"^[A-Za-z0-9_.:\-]{1,200}$")
-_MAX_SEARCH = 200
-
-
-@dataclass
-class LinkState:
-    """What the URL asks for, after syntax checks; `notices` says what was ignored and why."""
-
-    dataset_id: str | None = None
-    filters: frame.Filters = field(default_factory=frame.Filters)
-    session_id: str | None = None
-    job_id: str | None = None
-    notices: list[str] = field(default_factory=list)
-
-
-def parse_link(params: Mapping[str, Sequence[str]]) -> LinkState:
-    """Read query parameters (each a list of values) into a LinkState; bad values become notices."""
-    state = LinkState()
-    lists: dict[str, list[str]] = {name: [] for name in LIST_PARAMS.values()}
-    start = end = None
-    search = ""
-    for key, values in params.items():
-        values = [v for v in values if v != ""]
-        if key in _STREAMLIT_PARAMS or not values:
-            continue
-        if key in LIST_PARAMS:
-            lists[LIST_PARAMS[key]] = _valid_list(key, values, state.notices)
-        elif key in ("ds", "sid", "job"):
-            value = values[-1]
-            if _ID.match(value):
-                setattr(state, {"ds": "dataset_id", "sid": "session_id", "job": "job_id"}[key], value)
-            else:
-                state.notices.append(f"`{key}` is not a valid id ({_short(value)}), so it was ignored.")
-        elif key == "q":
-            search = values[-1][:_MAX_SEARCH]
-        elif key in ("from", "to"):
-            try:
-                moment = parse_timestamp(values[-1])
-            except ValueError as exc:
-                state.notices.append(f"`{key}` was ignored: {exc}.")
-                continue
-            if key == "from":
-                start = moment
-            else:
-                end = moment
-        else:
-            state.notices.append(f"Unknown link parameter `{_short(key)}` was ignored.")
-    if start and end and start > end:
-        state.notices.append("`from` is after `to`, so the time filter was ignored.")
-        start = end = None
-    state.filters = frame.Filters(**lists, start=start, end=end, search=search)
-    return state
-
-
-def _valid_list(key: str, values: list[str], notices: list[str]) -> list[str]:
-    """Syntax and fixed vocabularies are checked here; workflows/customers against the data later."""
-    allowed = {"cat": CATEGORIES, "status": STATUSES}.get(key)
-    kept, dropped = [], []
-    for value in dict.fromkeys(values):
-        ok = value in allowed if allowed else bool(_ID.match(value)) or value == frame.MISSING_LABEL
-        (kept if ok else dropped).append(value)
-    if dropped:
-        notices.append(f"Unknown `{key}` value(s) ignored: {', '.join(_short(v) for v in dropped)}.")
-    return kept
-
-
-def _short(text: str, limit: int = 40) -> str:
-    text = text.replace("`", "'")
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def link_params(state: LinkState) -> dict[str, list[str]]:
-    """The inverse of parse_link: only what is set, in a stable order."""
-    f = state.filters
-    params: dict[str, list[str]] = {}
-    if state.dataset_id:
-        params["ds"] = [state.dataset_id]
-    for key, name in LIST_PARAMS.items():
-        if getattr(f, name):
-            params[key] = list(getattr(f, name))
-    if f.start:
-        params["from"] = [_iso(f.start)]
-    if f.end:
-        params["to"] = [_iso(f.end)]
-    if f.search:
-        params["q"] = [f.search]
-    if state.session_id:
-        params["sid"] = [state.session_id]
-    if state.job_id:
-        params["job"] = [state.job_id]
-    return params
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
-
-
-def restrict_to_data(
-    filters: frame.Filters, options: Mapping[str, list[str]]
-) -> tuple[frame.Filters, list[str]]:
-    """Drop workflow/customer values the data set does not have (a hand-edited or stale link)."""
-    notices = []
-    changes: dict[str, list[str]] = {}
-    for key, name in (("wf", "workflows"), ("cust", "customers")):
-        known = set(options[name])
-        values = getattr(filters, name)
-        unknown = [v for v in values if v not in known]
-        if unknown:
-            notices.append(
-                f"`{key}` value(s) not in this data set were ignored: {', '.join(_short(v) for v in unknown)}."
-            )
-            changes[name] = [v for v in values if v in known]
-    return (filters.model_copy(update=changes) if changes else filters), notices
 
 
 def _current_params() -> dict[str, list[str]]:
@@ -219,7 +104,7 @@ def _current_params() -> dict[str, list[str]]:
 def _write_link(state: LinkState) -> None:
     """Replace the URL's parameters (Streamlit's own are kept) only when they differ."""
     wanted = link_params(state)
-    for key in _STREAMLIT_PARAMS:
+    for key in STREAMLIT_PARAMS:
         if key in st.query_params:
             wanted[key] = st.query_params.get_all(key)
     if wanted != _current_params():
@@ -228,13 +113,7 @@ def _write_link(state: LinkState) -> None:
 
 def carry_params(**changes: str | None) -> dict[str, list[str]]:
     """The current view's parameters for a link to another page, with `changes` applied (None drops)."""
-    params = {k: v for k, v in _current_params().items() if k not in _STREAMLIT_PARAMS}
-    for key, value in changes.items():
-        if value is None:
-            params.pop(key, None)
-        else:
-            params[key] = [value]
-    return params
+    return carried(_current_params(), **changes)
 
 
 def share_link(page: str) -> str:
@@ -345,30 +224,12 @@ def cached_kpis(dataset_id: str, filters_json: str, _store: Store) -> dict[str, 
     return frame.kpis(filtered_frame(dataset_id, filters_json, _store))
 
 
-# Point charts draw at most this many sessions: beyond it the browser gets megabytes per rerun
-# and the dots only overlap more. Ended sessions (what an incident review looks at) go in first.
-MAX_POINTS = 20_000
-POINT_CHARTS = ("requests_vs_limit", "ttl_vs_time_to_end")
-
-
-def drawn_rows(df: pd.DataFrame, limit: int = MAX_POINTS) -> pd.DataFrame:
-    """All rows when they fit; else every ended session (sampled if even those do not fit), topped
-    up with a sample of active ones. Deterministic, so a rerun draws the same dots."""
-    if len(df) <= limit:
-        return df
-    ended = df[df["category"].isin(frame.ENDED_CATEGORIES)]
-    if len(ended) >= limit:
-        return ended.sample(limit, random_state=0)
-    rest = df[~df.index.isin(ended.index)]
-    return pd.concat([ended, rest.sample(limit - len(ended), random_state=0)])
-
-
 @st.cache_data(max_entries=64, ttl=3600, show_spinner=False)
 def cached_figure(name: str, dataset_id: str, filters_json: str, _store: Store, **options: Any) -> go.Figure:
     """One of `chatkit.charts`' figures for the filtered data."""
     df = filtered_frame(dataset_id, filters_json, _store)
-    if name in POINT_CHARTS:
-        df = drawn_rows(df)
+    if name in tables.POINT_CHARTS:
+        df = tables.drawn_rows(df)
     figure = getattr(charts, name)(df, **options)
     # The page titles each chart above its caption; the figure's own title would repeat it.
     return figure.update_layout(title=None, margin={"t": 60})
@@ -483,7 +344,7 @@ def _resolve_dataset(state: LinkState, datasets: list[DatasetInfo]) -> DatasetIn
         if state.dataset_id in by_id:
             return by_id[state.dataset_id]
         st.error(
-            f"The data set `{_short(state.dataset_id)}` in this link no longer exists in this store "
+            f"The data set `{short(state.dataset_id)}` in this link no longer exists in this store "
             "(it was deleted, or the link comes from another installation). "
             + ("Pick a data set in the sidebar." if datasets else "Import data on the Import page."),
             icon=":material/folder_off:",
@@ -549,10 +410,10 @@ def _menu(state: LinkState) -> None:
 
 def _filter_widgets(filters: frame.Filters, options: Mapping[str, Any]) -> None:
     st.markdown("**Filters**")
-    bounds = _time_bounds(options)
+    bounds = time_bounds(options)
     choices = {
-        "cat": CATEGORIES,
-        "status": STATUSES,
+        "cat": frame.CATEGORIES,
+        "status": frame.STATUSES,
         "wf": options["workflows"],
         "cust": options["customers"],
     }
@@ -569,8 +430,8 @@ def _filter_widgets(filters: frame.Filters, options: Mapping[str, Any]) -> None:
         )
     if bounds is not None:
         lo, hi = bounds
-        start = max(lo, min(hi, _naive(filters.start))) if filters.start else lo
-        end = max(lo, min(hi, _naive(filters.end))) if filters.end else hi
+        start = max(lo, min(hi, naive_utc(filters.start))) if filters.start else lo
+        end = max(lo, min(hi, naive_utc(filters.end))) if filters.end else hi
         st.session_state[_W_TIME] = (start, end)
         st.slider(
             "Ended (or created), UTC",
@@ -584,23 +445,8 @@ def _filter_widgets(filters: frame.Filters, options: Mapping[str, Any]) -> None:
         )
     st.session_state[_W_SEARCH] = filters.search
     st.text_input(
-        "Session id contains", key=_W_SEARCH, on_change=_on_filters_change, args=bounds, max_chars=_MAX_SEARCH
+        "Session id contains", key=_W_SEARCH, on_change=_on_filters_change, args=bounds, max_chars=MAX_SEARCH
     )
-
-
-def _time_bounds(options: Mapping[str, Any]) -> tuple[datetime, datetime] | None:
-    """Whole hours around the data's creation times (naive UTC), or None when there is no span."""
-    first, last = options["first"], options["last"]
-    if first is None or last is None or first >= last:
-        return None
-    lo = _naive(first).replace(minute=0, second=0, microsecond=0)
-    hi = _naive(last).replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
-    return lo, hi
-
-
-def _naive(moment: datetime) -> datetime:
-    """The slider works in naive UTC."""
-    return moment.astimezone(UTC).replace(tzinfo=None)
 
 
 def _on_dataset_change() -> None:
@@ -611,27 +457,13 @@ def _on_dataset_change() -> None:
 
 def _on_filters_change(lo: datetime | None = None, hi: datetime | None = None) -> None:
     """Every filter widget's callback: rebuild the filter parameters from the widgets."""
-    params = carry_params(sid=None)
-    for key, widget in _W_LIST.items():
-        values = st.session_state.get(widget) or []
-        if values:
-            params[key] = list(values)
-        else:
-            params.pop(key, None)
-    time_range = st.session_state.get(_W_TIME)
-    params.pop("from", None)
-    params.pop("to", None)
-    if time_range and lo is not None and hi is not None:
-        start, end = time_range
-        if start > lo:
-            params["from"] = [start.strftime("%Y-%m-%dT%H:%M")]
-        if end < hi:
-            params["to"] = [end.strftime("%Y-%m-%dT%H:%M")]
-    search = (st.session_state.get(_W_SEARCH) or "").strip()
-    if search:
-        params["q"] = [search]
-    else:
-        params.pop("q", None)
+    params = with_filters(
+        carry_params(sid=None),
+        {key: st.session_state.get(widget) or [] for key, widget in _W_LIST.items()},
+        st.session_state.get(_W_TIME),
+        (lo, hi) if lo is not None and hi is not None else None,
+        st.session_state.get(_W_SEARCH) or "",
+    )
     st.query_params.from_dict(params)
 
 
@@ -696,48 +528,6 @@ def import_once(files: Sequence[tuple[str, bytes]], max_bytes: int) -> ImportRes
     return memo[1]
 
 
-def issues_table(issues: Sequence[ImportIssue]) -> pd.DataFrame:
-    """Import errors or warnings as a table: file, row, session, field, message."""
-    return pd.DataFrame(
-        [
-            {
-                "file": i.file,
-                "row": i.location,
-                "session": i.session_id or "",
-                "field": i.field or "",
-                "message": i.message,
-            }
-            for i in issues
-        ],
-        columns=["file", "row", "session", "field", "message"],
-    )
-
-
-def sessions_preview(sessions: Sequence[ChatKitSession], limit: int = 200) -> pd.DataFrame:
-    return pd.DataFrame(
-        [
-            {
-                "id": s.id,
-                "status": s.status,
-                "workflow": s.workflow_id,
-                "customer": s.customer_id,
-                "limit/min": s.rate_limit,
-                "requests": s.current_requests,
-                "ttl s": s.ttl,
-                "reason": s.reason,
-            }
-            for s in sessions[:limit]
-        ]
-    )
-
-
-def default_dataset_name(files: Sequence[str]) -> str:
-    names = [f for f in files if f]
-    if not names:
-        return "Imported sessions"
-    return names[0] if len(names) == 1 else f"{names[0]} and {len(names) - 1} more"
-
-
 _W_SESSION = "ui_session"
 PICK_LIMIT = 1000  # most sessions offered in a pick list; any id can still be typed
 
@@ -749,7 +539,9 @@ def session_picker(ctx: PageContext) -> None:
     ids = df["session_id"].head(PICK_LIMIT).tolist()
     if ctx.session_id and ctx.session_id not in ids:
         ids.insert(0, ctx.session_id)
-    labels = dict(zip(df["session_id"].head(PICK_LIMIT), _picker_labels(df.head(PICK_LIMIT)), strict=True))
+    labels = dict(
+        zip(df["session_id"].head(PICK_LIMIT), tables.picker_labels(df.head(PICK_LIMIT)), strict=True)
+    )
     st.session_state[_W_SESSION] = ctx.session_id
     shown = f"the first {PICK_LIMIT:,} of " if len(df) > PICK_LIMIT else ""
     st.selectbox(
@@ -763,53 +555,10 @@ def session_picker(ctx: PageContext) -> None:
     )
 
 
-def _picker_labels(df: pd.DataFrame) -> list[str]:
-    return [
-        f"{sid} · {cat} · {wf or 'no workflow'}"
-        for sid, cat, wf in zip(df["session_id"], df["category"], df["workflow_id"], strict=True)
-    ]
-
-
 def _on_session_change() -> None:
     chosen = (st.session_state.get(_W_SESSION) or "").strip()
     params = carry_params(sid=chosen or None)
     st.query_params.from_dict(params)
-
-
-def diagnosis_of(session: ChatKitSession) -> Diagnosis:
-    return diagnose(session)
-
-
-def facts_table(session: ChatKitSession, diagnosis: Diagnosis) -> pd.DataFrame:
-    """The facts support staff ask about first, as text (one column of mixed values)."""
-    history = " → ".join(
-        f"{c.status or '?'}" + (f" ({c.observed_at:%H:%M:%S})" if c.observed_at else "")
-        for c in session.status_history
-    )
-    rows = [
-        ("id", session.id),
-        ("status", session.status),
-        ("status history", history),
-        ("workflow", session.workflow_id),
-        ("workflow version", session.workflow.version if session.workflow else None),
-        ("customer", session.customer_id),
-        ("limit per minute", session.rate_limit),
-        ("requests", session.current_requests),
-        ("utilization", f"{diagnosis.utilization:.0%}" if diagnosis.utilization is not None else None),
-        ("TTL (s)", session.ttl),
-        ("created (UTC)", f"{session.created_at:%Y-%m-%d %H:%M:%S}" if session.created_at else None),
-        ("ended (UTC)", f"{session.ended_at:%Y-%m-%d %H:%M:%S}" if session.ended_at else None),
-        (
-            "time to end (s)",
-            f"{diagnosis.time_to_end_s:,.0f}" if diagnosis.time_to_end_s is not None else None,
-        ),
-        ("reason", session.reason),
-        ("configuration warnings", "; ".join(session.config_warnings())),
-    ]
-    return pd.DataFrame(
-        [(name, "—" if value in (None, "") else str(value)) for name, value in rows],
-        columns=["fact", "value"],
-    )
 
 
 _SEVERITY_COLOR = {"critical": "red", "warning": "orange", "info": "blue"}
@@ -855,11 +604,6 @@ def session_report(ctx: PageContext, session: ChatKitSession, *, fresh: bool) ->
     return report
 
 
-def demoted(markdown: str, levels: int = 2) -> str:
-    """Report Markdown starts at `#`; inside a page its headings sit below the page's own."""
-    return re.sub(r"^(#{1,4}) ", lambda m: "#" * min(6, len(m.group(1)) + levels) + " ", markdown, flags=re.M)
-
-
 def report_meta(report: SessionReport) -> None:
     cols = st.columns(4)
     cols[0].metric("Provider", report.provider)
@@ -881,23 +625,6 @@ def check_connection(ctx: PageContext) -> tuple[bool, str]:
 # ---------------------------------------------------------------------------------------------
 # Overview pieces
 # ---------------------------------------------------------------------------------------------
-
-TABLE_LIMIT = 2000
-TABLE_COLUMNS = [
-    "session_id",
-    "status",
-    "category",
-    "severity",
-    "workflow_id",
-    "customer_id",
-    "rate_limit",
-    "requests",
-    "utilization",
-    "ttl_s",
-    "time_to_end_s",
-    "created_at",
-    "reason",
-]
 
 
 def dataset_caption(ctx: PageContext) -> str:
@@ -934,24 +661,12 @@ def kpi_tiles(kpis: Mapping[str, float | int | None]) -> None:
         column.metric(label, value, help=help_text, border=True)
 
 
-@dataclass(frozen=True)
-class ChartPick:
-    """What a selection on a chart narrows the table to: rows whose `column` is in `values`."""
-
-    title: str
-    column: str
-    values: tuple[Any, ...]
-
-    def apply(self, df: pd.DataFrame) -> pd.DataFrame:
-        return df[df[self.column].isin(self.values)]
-
-
 def chart_title(title: str, caption: str) -> None:
     st.markdown(f"**{title}**")
     st.caption(caption)
 
 
-def chart_figure(ctx: PageContext, name: str, title: str, **options: Any) -> ChartPick | None:
+def chart_figure(ctx: PageContext, name: str, title: str, **options: Any) -> tables.ChartPick | None:
     """One of `chatkit.charts`' figures; returns what the user selected on it, if anything."""
     assert ctx.dataset is not None
     figure = cached_figure(name, ctx.dataset.id, ctx.filters_json, ctx.store, **options)
@@ -963,64 +678,33 @@ def chart_figure(ctx: PageContext, name: str, title: str, **options: Any) -> Cha
         selection_mode=("points", "box", "lasso"),
         config={"displaylogo": False},
     )
-    return _pick(title, name, options, event.selection if event else None)
+    return tables.chart_pick(title, name, options, event.selection if event else None)
 
 
-def chart(ctx: PageContext, name: str, title: str, caption: str, **options: Any) -> ChartPick | None:
+def chart(ctx: PageContext, name: str, title: str, caption: str, **options: Any) -> tables.ChartPick | None:
     """Title, one line on what to read from it, and the figure."""
     assert ctx.dataset is not None
-    if name in POINT_CHARTS:
+    if name in tables.POINT_CHARTS:
         count = int(cached_kpis(ctx.dataset.id, ctx.filters_json, ctx.store).get("sessions") or 0)
-        if count > MAX_POINTS:
+        if count > tables.MAX_POINTS:
             caption += (
-                f" Drawn from {MAX_POINTS:,} of the {count:,} sessions (every ended one first); "
+                f" Drawn from {tables.MAX_POINTS:,} of the {count:,} sessions (every ended one first); "
                 "filter to see them all."
             )
     chart_title(title, caption)
     return chart_figure(ctx, name, title, **options)
 
 
-def _pick(title: str, name: str, options: Mapping[str, Any], selection: Any) -> ChartPick | None:
-    points = list((selection or {}).get("points") or [])
-    if not points:
-        return None
-    if name == "top_cancellations":
-        # Horizontal or vertical bars: the label is whichever axis is categorical.
-        labels = {str(p.get("y") if isinstance(p.get("x"), (int, float)) else p.get("x")) for p in points}
-        return ChartPick(title, options.get("by", "workflow_id"), tuple(sorted(labels)))
-    ids = {str(_first(p.get("customdata"))) for p in points if p.get("customdata") is not None}
-    if ids:
-        return ChartPick(title, "session_id", tuple(sorted(ids)))
-    if name == "cancellations_over_time":
-        buckets = {pd.Timestamp(p["x"]) for p in points if p.get("x") is not None}
-        return ChartPick(title, "_bucket", tuple(sorted(buckets))) if buckets else None
-    return None
-
-
-def _first(value: Any) -> Any:
-    return value[0] if isinstance(value, (list, tuple)) and value else value
-
-
 @st.cache_data(max_entries=32, ttl=3600, show_spinner=False)
 def cached_table(
-    dataset_id: str, filters_json: str, picks: tuple[ChartPick, ...], freq: str, _store: Store
+    dataset_id: str, filters_json: str, picks: tuple[tables.ChartPick, ...], freq: str, _store: Store
 ) -> tuple[pd.DataFrame, int]:
     """The rows the table shows (at most TABLE_LIMIT, worst first) and how many match in all."""
-    df = filtered_frame(dataset_id, filters_json, _store)
-    for pick in picks:
-        if pick.column == "_bucket":
-            bucket = frame.event_time(df).dt.tz_localize(None).dt.floor(freq)
-            df = df[bucket.isin([pd.Timestamp(b).tz_localize(None) for b in pick.values])]
-        else:
-            df = pick.apply(df)
-    # `severity` is an ordered categorical (info < warning < critical): worst first, then newest.
-    shown = df.sort_values(["severity", "created_at"], ascending=[False, False], kind="stable")
-    columns = [c for c in TABLE_COLUMNS if c in shown.columns]
-    table = shown[columns].head(TABLE_LIMIT).reset_index(drop=True)
-    return table.assign(utilization=table["utilization"].round(2)), len(df)
+    df = tables.narrowed(filtered_frame(dataset_id, filters_json, _store), picks, freq)
+    return tables.session_rows(df), len(df)
 
 
-def session_table(ctx: PageContext, picks: Sequence[ChartPick | None], freq: str = "h") -> None:
+def session_table(ctx: PageContext, picks: Sequence[tables.ChartPick | None], freq: str = "h") -> None:
     """The facts of the sessions the filters and chart selections leave; a row opens its session."""
     assert ctx.dataset is not None
     active = tuple(p for p in picks if p is not None)
@@ -1031,7 +715,7 @@ def session_table(ctx: PageContext, picks: Sequence[ChartPick | None], freq: str
             + ", ".join(f"**{p.title}** ({len(p.values):,})" for p in active)
             + ". Double-click a chart to clear its selection."
         )
-    more = f" (the {TABLE_LIMIT:,} most severe shown)" if total > TABLE_LIMIT else ""
+    more = f" (the {tables.TABLE_LIMIT:,} most severe shown)" if total > tables.TABLE_LIMIT else ""
     st.caption(f"{total:,} sessions{more}. Select a row to open its session.")
     event = st.dataframe(
         table,
@@ -1065,38 +749,10 @@ _ALL_WORKFLOWS = "All workflows"
 
 
 @st.cache_data(max_entries=32, ttl=3600, show_spinner=False)
-def what_if_bounds(dataset_id: str, filters_json: str, workflow: str | None, _store: Store) -> dict[str, int]:
-    """Slider ranges from the data: today's (median) limit and TTL, and a ceiling above what was seen."""
-    df = filtered_frame(dataset_id, filters_json, _store)
-    if workflow is not None:
-        df = df[df["workflow_id"] == workflow]
-
-    def number(series: pd.Series, how: str, default: float) -> float:
-        values = pd.to_numeric(series, errors="coerce").dropna()
-        return float(getattr(values, how)()) if len(values) else default
-
-    limit_now = max(1, round(number(df["rate_limit"], "median", 10)))
-    limit_max = max(limit_now * 2, round(number(df["requests"], "max", 0) * 1.2), 10)
-    ttl_now = max(1, round(number(df["ttl_s"], "median", 600)))
-    ttl_max = max(ttl_now * 2, round(number(df["time_to_end_s"], "max", 0) * 1.2), 600)
-    return {
-        "limit_now": limit_now,
-        "limit_max": int(limit_max),
-        "ttl_now": ttl_now,
-        "ttl_max": int(min(ttl_max, 7 * 86400)),
-    }
-
-
-def threshold_table(thresholds: Mapping[str, Any]) -> pd.DataFrame:
-    """Smallest limit and TTL avoiding 50 / 90 / 99 % of the cancellations that can be judged."""
-    rows = []
-    for key, label, unit in (("limit", "per-minute limit", ""), ("ttl_s", "TTL", " s")):
-        values = thresholds.get(key) or {}
-        rows.append(
-            {"smallest … that avoids": label}
-            | {f"{p[1:]} %": (f"{v:,}{unit}" if v is not None else "—") for p, v in values.items()}
-        )
-    return pd.DataFrame(rows)
+def cached_what_if_bounds(
+    dataset_id: str, filters_json: str, workflow: str | None, _store: Store
+) -> dict[str, int]:
+    return tables.what_if_bounds(filtered_frame(dataset_id, filters_json, _store), workflow)
 
 
 def what_if_panel(ctx: PageContext) -> None:
@@ -1114,7 +770,7 @@ def what_if_panel(ctx: PageContext) -> None:
     def panel() -> None:
         choice = st.selectbox("Workflow", [_ALL_WORKFLOWS, *workflows], key="wi_workflow")
         workflow = None if choice == _ALL_WORKFLOWS else choice
-        bounds = what_if_bounds(dataset_id, filters_json, workflow, store)
+        bounds = cached_what_if_bounds(dataset_id, filters_json, workflow, store)
         limit_col, ttl_col = st.columns(2)
         limit = limit_col.slider(
             "Per-minute limit",
@@ -1147,7 +803,7 @@ def what_if_panel(ctx: PageContext) -> None:
         if quotes:
             st.markdown("**What would have prevented them**\n" + "\n".join(f"- {q}" for q in quotes))
         thresholds = cached_thresholds(dataset_id, filters_json, store, workflow)
-        st.dataframe(threshold_table(thresholds), hide_index=True)
+        st.dataframe(tables.threshold_table(thresholds), hide_index=True)
 
     panel()
 
@@ -1212,36 +868,11 @@ def follow_job(ctx: PageContext, job_id: str) -> None:
             f" · {job.provider} / {job.model}",
         )
         if job.results:
-            st.dataframe(job_results_table(job.results), hide_index=True, width="stretch", height=300)
+            st.dataframe(tables.job_results_table(job.results), hide_index=True, width="stretch", height=300)
         if running and job.finished:
             st.rerun()  # the whole page: stop polling, show the summary and downloads
 
     progress()
-
-
-def job_results_table(results: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
-    """Per-session rows read straight from the stored dicts (cheap enough to poll)."""
-    rows = []
-    for r in results:
-        report = r.get("report") or {}
-        diagnosis = report.get("diagnosis") or {}
-        body = report.get("body") or {}
-        rows.append(
-            {
-                "session": r["session_id"],
-                "category": diagnosis.get("category", ""),
-                "severity": (body or diagnosis).get("severity", ""),
-                "root cause": ((body.get("root_cause") or {}).get("summary") if body else None)
-                or report.get("raw_text")
-                or "",
-                "tokens": ((report.get("usage") or {}).get("total_tokens")) or 0,
-                "from cache": bool(report.get("from_cache")),
-                "error": r.get("error") or report.get("error") or "",
-            }
-        )
-    return pd.DataFrame(
-        rows, columns=["session", "category", "severity", "root cause", "tokens", "from cache", "error"]
-    )
 
 
 def job_outcome(ctx: PageContext, job: JobRecord) -> None:
@@ -1270,7 +901,7 @@ def job_outcome(ctx: PageContext, job: JobRecord) -> None:
             st.session_state[memo_key] = summary
     if summary is not None:
         with st.container(border=True):
-            st.markdown(demoted(render_summary_markdown(summary)))
+            st.markdown(tables.demoted(render_summary_markdown(summary)))
     if not reports and not errors:
         return
     sessions = {s.id: s for s in ctx.store.job_sessions(job.id)}

@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from chatkit import datasets, ui
+from chatkit import datasets, tables, ui
 
 ctx = ui.page_setup("import", "Import", ":material/upload_file:")
 
@@ -49,17 +49,17 @@ if files:
             "are kept. Fix the rows below in the export and upload it again if you need them.",
             icon=":material/error:",
         )
-        st.dataframe(ui.issues_table(result.errors), hide_index=True, width="stretch")
+        st.dataframe(tables.issues_table(result.errors), hide_index=True, width="stretch")
     if result.warnings:
         with st.expander(f"Warnings ({len(result.warnings)}): imported, but worth a look"):
-            st.dataframe(ui.issues_table(result.warnings), hide_index=True, width="stretch")
+            st.dataframe(tables.issues_table(result.warnings), hide_index=True, width="stretch")
 
     if result.sessions:
         with st.expander(f"Preview of the {len(result.sessions):,} sessions read"):
-            st.dataframe(ui.sessions_preview(result.sessions), hide_index=True, width="stretch")
+            st.dataframe(tables.sessions_preview(result.sessions), hide_index=True, width="stretch")
         with st.form("save_dataset", border=False):
             name = st.text_input(
-                "Data set name", value=ui.default_dataset_name(result.files or [n for n, _ in files])
+                "Data set name", value=tables.default_dataset_name(result.files or [n for n, _ in files])
             )
             if st.form_submit_button("Save and open the Overview", type="primary", icon=":material/save:"):
                 dataset_id = datasets.save_dataset(

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from chatkit import ui
+from chatkit import tables, ui
 
 ctx = ui.page_setup("overview", "Overview", ":material/monitoring:")
 
@@ -22,7 +22,7 @@ if not kpis.get("sessions"):
 ui.kpi_tiles(kpis)
 
 # Each chart: a title, one line on what to read from it, and the chart; selections narrow the table.
-picked: list[ui.ChartPick] = []
+picked: list[tables.ChartPick] = []
 left, right = st.columns(2)
 with left:
     picked.append(

@@ -2,8 +2,9 @@
 
 import streamlit as st
 
-from chatkit import ui
+from chatkit import tables, ui
 from chatkit.analyzer import render_report_markdown
+from chatkit.diagnostics import diagnose
 
 ctx = ui.page_setup("session", "Session", ":material/manage_search:")
 
@@ -25,11 +26,11 @@ if session is None:
     )
     st.stop()
 
-diagnosis = ui.diagnosis_of(session)
+diagnosis = diagnose(session)
 facts_col, diagnosis_col = st.columns([2, 3])
 with facts_col:
     st.subheader("Facts")
-    st.dataframe(ui.facts_table(session, diagnosis), hide_index=True, width="stretch", height="content")
+    st.dataframe(tables.facts_table(session, diagnosis), hide_index=True, width="stretch", height="content")
 with diagnosis_col:
     st.subheader("Diagnosis")
     ui.diagnosis_card(diagnosis)
@@ -44,7 +45,7 @@ report = ui.session_report(ctx, session, fresh=again)
 if report is not None:
     ui.report_meta(report)
     with st.container(border=True):
-        st.markdown(ui.demoted(render_report_markdown(report), levels=1))
+        st.markdown(tables.demoted(render_report_markdown(report), levels=1))
 
 with st.expander("Raw JSON (secrets removed at import)"):
     st.json(session.model_dump(mode="json", exclude_none=True))

@@ -260,20 +260,6 @@ def test_charts_carry_the_filtered_data() -> None:
     assert ids and ids <= shown
 
 
-def test_a_chart_selection_narrows_the_table() -> None:
-    pick = ui._pick(
-        "Requests vs limit",
-        "requests_vs_limit",
-        {},
-        {"points": [{"customdata": ["s1"]}, {"customdata": ["s3"]}]},
-    )
-    frame = pd.DataFrame({"session_id": ["s1", "s2", "s3"], "workflow_id": ["a", "b", "a"]})
-    assert pick is not None and pick.apply(frame)["session_id"].tolist() == ["s1", "s3"]
-    bars = ui._pick("Top", "top_cancellations", {"by": "workflow_id"}, {"points": [{"x": 4, "y": "b"}]})
-    assert bars is not None and bars.apply(frame)["session_id"].tolist() == ["s2"]
-    assert ui._pick("Top", "top_cancellations", {}, {"points": []}) is None
-
-
 def test_what_if_sliders_update_the_counts() -> None:
     saved_sample()
     at = open_page(ui.PAGE_FILES["overview"])
@@ -486,35 +472,3 @@ def test_streamlit_secrets_override_the_environment() -> None:
     assert view["provider in use"] == "offline"
     next(b for b in at.button if b.label == "Test connection").click().run()
     assert at.success
-
-
-# ---- pure URL helpers --------------------------------------------------------------------------
-
-
-def test_link_round_trip() -> None:
-    params = {
-        "ds": ["abc123"],
-        "cat": ["rate_limited", "ttl_expired"],
-        "wf": ["workflow_alpha"],
-        "from": ["2025-03-14T08:00"],
-        "q": ["cksess"],
-        "sid": ["cksess_1"],
-    }
-    state = ui.parse_link(params)
-    assert not state.notices
-    assert ui.link_params(state) == params
-
-
-def test_point_charts_draw_every_ended_session_first_when_capped() -> None:
-    from chatkit.diagnostics import diagnose_all
-    from chatkit.frame import ENDED_CATEGORIES, sessions_frame
-
-    sessions = sample.sample_sessions(400)
-    df = sessions_frame(sessions, diagnose_all(sessions))
-    ended = int(df["category"].isin(ENDED_CATEGORIES).sum())
-    drawn = ui.drawn_rows(df, limit=ended + 10)
-    assert len(drawn) == ended + 10
-    assert int(drawn["category"].isin(ENDED_CATEGORIES).sum()) == ended
-    assert drawn["session_id"].tolist() == ui.drawn_rows(df, limit=ended + 10)["session_id"].tolist()
-    assert len(ui.drawn_rows(df, limit=ended // 2)) == ended // 2
-    assert ui.drawn_rows(df, limit=1000) is df
