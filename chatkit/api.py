@@ -40,6 +40,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from chatkit.analyzer import ChatKitAnalyzer, LLMAuthError, render_report_markdown, render_summary_markdown
 from chatkit.ingest import import_records
 from chatkit.models import ChatKitSession, Diagnosis, ImportIssue, SessionReport, SummaryReport
+from chatkit.sample import SEED_SESSION
 from chatkit.settings import Settings, load_settings
 from chatkit.store import Store
 
@@ -54,20 +55,6 @@ CPU_WORKERS = 2  # threads for request validation
 T = TypeVar("T")
 # Failures are reported in one line; longer texts are cut (they are for people, not parsers).
 _MAX_MESSAGE_CHARS = 300
-
-_SEED_SESSION = {
-    "id": "cksess_123",
-    "object": "chatkit.session",
-    "workflow": {"id": "workflow_alpha", "version": "2024-10-01"},
-    "scope": {"customer_id": "cust_456"},
-    "max_requests_per_1_minute": 30,
-    "current_requests": 35,
-    "ttl_seconds": 900,
-    "status": "cancelled",
-    "cancelled_at": "2024-10-15T14:30:00Z",
-    "reason": "Rate limit exceeded",
-}
-
 
 # ---------------------------------------------------------------- request and response shapes
 
@@ -85,14 +72,14 @@ RawSession = Annotated[Any, PlainValidator(_as_is, json_schema_input_type=ChatKi
 class AnalyzeRequest(BaseModel):
     session: RawSession = Field(
         description="One ChatKit session: the API's shape, the seed's enriched shape, or a mixture.",
-        examples=[_SEED_SESSION],
+        examples=[SEED_SESSION],
     )
 
 
 class BatchRequest(BaseModel):
     sessions: list[RawSession] = Field(
         description="ChatKit sessions; records of one id (create, then cancel) merge into one session.",
-        examples=[[_SEED_SESSION]],
+        examples=[[SEED_SESSION]],
     )
 
 

@@ -26,22 +26,10 @@ from chatkit.analyzer import (
 from chatkit.diagnostics import diagnose_all
 from chatkit.ingest import import_paths
 from chatkit.models import ChatKitSession, ImportResult, SessionReport, Severity, SummaryReport
+from chatkit.sample import SEED_SESSION
 from chatkit.settings import Settings, load_settings
 
 EXIT_OK, EXIT_FINDING, EXIT_REJECTED, EXIT_FAILED = 0, 1, 2, 3
-
-SEED_SESSION: dict[str, Any] = {
-    "id": "cksess_123",
-    "object": "chatkit.session",
-    "workflow": {"id": "workflow_alpha", "version": "1"},
-    "scope": {"customer_id": "cust_456"},
-    "max_requests_per_1_minute": 30,
-    "current_requests": 35,
-    "ttl_seconds": 900,
-    "status": "cancelled",
-    "cancelled_at": 1712345678,
-    "reason": "Rate limit exceeded",
-}
 
 _SEVERITY_RANK = {Severity.info: 0, Severity.warning: 1, Severity.critical: 2}
 

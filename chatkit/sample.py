@@ -16,6 +16,21 @@ from typing import Any
 from chatkit.diagnostics import paused_gc
 from chatkit.models import ChatKitSession
 
+# The seed's own example session (its enriched shape): the placeholder on the Import page, the REST API's
+# documented example and `selftest`'s analysis. Shared: copy it before changing anything in it.
+SEED_SESSION: dict[str, Any] = {
+    "id": "cksess_123",
+    "object": "chatkit.session",
+    "workflow": {"id": "workflow_alpha", "version": "1"},
+    "scope": {"customer_id": "cust_456"},
+    "max_requests_per_1_minute": 30,
+    "current_requests": 35,
+    "ttl_seconds": 900,
+    "status": "cancelled",
+    "cancelled_at": 1712345678,
+    "reason": "Rate limit exceeded",
+}
+
 DAY_START = datetime(2025, 3, 14, tzinfo=UTC)
 _DAY_START_S = int(DAY_START.timestamp())
 

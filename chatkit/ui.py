@@ -74,21 +74,7 @@ MENU = [
     ("settings", "Settings", ":material/settings:"),
 ]
 
-SEED_EXAMPLE = json.dumps(
-    {
-        "id": "cksess_123",
-        "object": "chatkit.session",
-        "workflow": {"id": "workflow_alpha", "version": "1"},
-        "scope": {"customer_id": "cust_456"},
-        "max_requests_per_1_minute": 30,
-        "current_requests": 35,
-        "ttl_seconds": 900,
-        "status": "cancelled",
-        "cancelled_at": 1712345678,
-        "reason": "Rate limit exceeded",
-    },
-    indent=2,
-)
+SEED_EXAMPLE = json.dumps(sample.SEED_SESSION, indent=2)
 
 SAMPLE_SIZE = 300
 

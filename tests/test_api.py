@@ -19,6 +19,7 @@ from fastapi.testclient import TestClient
 
 from chatkit import api
 from chatkit.api import create_app, token_id
+from chatkit.sample import SEED_SESSION
 from chatkit.settings import Settings
 from chatkit.store import Store
 
@@ -27,19 +28,6 @@ ANALYZE = "/analytics/chatkit/analyze"
 BATCH = "/analytics/chatkit/batch"
 HEALTH = "/analytics/chatkit/health"
 DEV_ORIGIN = "http://localhost:5173"
-
-SEED_SESSION: dict[str, Any] = {
-    "id": "cksess_123",
-    "object": "chatkit.session",
-    "workflow": {"id": "workflow_alpha", "version": "2024-10-01"},
-    "scope": {"customer_id": "cust_456"},
-    "max_requests_per_1_minute": 30,
-    "current_requests": 35,
-    "ttl_seconds": 900,
-    "status": "cancelled",
-    "cancelled_at": "2024-10-15T14:30:00Z",
-    "reason": "Rate limit exceeded",
-}
 
 # What the OpenAI API returns for a ChatKit session (create response), client secret included.
 API_SESSION: dict[str, Any] = {

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from chatkit.diagnostics import RULES_MARKDOWN, diagnose, diagnose_all, paused_gc
 from chatkit.models import Category, ChatKitSession, Severity
+from chatkit.sample import SEED_SESSION as SEED
 
 T0 = "2025-03-14T12:00:00Z"
 
@@ -25,20 +26,6 @@ def at(seconds: int) -> str:
     minutes, secs = divmod(seconds, 60)
     hours, minutes = divmod(minutes, 60)
     return f"2025-03-14T{12 + hours:02d}:{minutes:02d}:{secs:02d}Z"
-
-
-SEED = {
-    "id": "cksess_123",
-    "object": "chatkit.session",
-    "workflow": {"id": "workflow_alpha", "version": "2024-10-01"},
-    "scope": {"customer_id": "cust_456"},
-    "max_requests_per_1_minute": 30,
-    "current_requests": 35,
-    "ttl_seconds": 900,
-    "status": "cancelled",
-    "cancelled_at": "2024-10-01T12:05:00Z",
-    "reason": "Rate limit exceeded",
-}
 
 
 def test_seed_example_is_rate_limited_at_117_percent():

@@ -17,19 +17,7 @@ from chatkit.prompts import (
     session_messages,
     summary_messages,
 )
-
-SEED = {
-    "id": "cksess_123",
-    "object": "chatkit.session",
-    "workflow": {"id": "workflow_alpha", "version": "1"},
-    "scope": {"customer_id": "cust_456"},
-    "max_requests_per_1_minute": 30,
-    "current_requests": 35,
-    "ttl_seconds": 900,
-    "status": "cancelled",
-    "cancelled_at": 1712345678,
-    "reason": "Rate limit exceeded",
-}
+from chatkit.sample import SEED_SESSION as SEED
 
 
 def data_block(messages) -> dict:

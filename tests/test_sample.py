@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from pathlib import Path
 
-from chatkit.diagnostics import diagnose_all
-from chatkit.models import Category
-from chatkit.sample import DAY_START, sample_records, sample_sessions
+from chatkit.diagnostics import diagnose, diagnose_all
+from chatkit.models import Category, ChatKitSession
+from chatkit.sample import DAY_START, SEED_SESSION, sample_records, sample_sessions
 
 
 def test_deterministic():
@@ -55,3 +56,15 @@ def test_one_day_five_workflows_thirty_customers():
     assert min(created).date() == max(created).date() == DAY_START.date()
     assert len({s.workflow_id for s in sessions}) == 5
     assert len({s.customer_id for s in sessions}) == 30
+
+
+def test_seed_fixture_file_is_the_seed_session():
+    # The CLI and ingest tests read the fixture file; the app, API and selftest use SEED_SESSION.
+    fixture = Path(__file__).parent / "fixtures" / "seed_session.json"
+    assert json.loads(fixture.read_text()) == SEED_SESSION
+
+
+def test_seed_session_is_the_issue_example_a_rate_limited_cancellation():
+    seed = ChatKitSession.model_validate(SEED_SESSION)
+    assert (seed.id, seed.workflow_id, seed.customer_id) == ("cksess_123", "workflow_alpha", "cust_456")
+    assert diagnose(seed).category == Category.rate_limited

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pandas as pd
 
 from chatkit import sample
@@ -12,6 +9,7 @@ from chatkit.diagnostics import diagnose, diagnose_all
 from chatkit.frame import ENDED_CATEGORIES, sessions_frame
 from chatkit.ingest import import_records
 from chatkit.models import ChatKitSession, ImportIssue
+from chatkit.sample import SEED_SESSION
 from chatkit.tables import (
     JOB_RESULT_COLUMNS,
     TABLE_COLUMNS,
@@ -29,8 +27,6 @@ from chatkit.tables import (
     threshold_table,
     what_if_bounds,
 )
-
-SEED_SESSION = json.loads((Path(__file__).parent / "fixtures" / "seed_session.json").read_text())
 
 
 def sample_frame(n: int = 400) -> pd.DataFrame:
