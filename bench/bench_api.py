@@ -20,15 +20,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
-import os
-import platform
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +33,7 @@ import fastapi
 import httpx
 import uvicorn
 
+from bench.machine import machine
 from chatkit.api import CPU_WORKERS, create_app
 from chatkit.sample import sample_records
 from chatkit.settings import Settings
@@ -232,28 +230,12 @@ async def run(base: str, clients: int, per_client: int, batch_size: int) -> list
 # ---------------------------------------------------------------- the report
 
 
-def machine() -> list[str]:
-    cpu = "unknown"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    ram = "unknown"
-    meminfo = Path("/proc/meminfo")
-    if meminfo.exists():
-        for line in meminfo.read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                ram = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
-    return [
-        f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
-        f"- CPU: {cpu}; nproc {len(os.sched_getaffinity(0))}; load average at start {os.getloadavg()[0]:.1f}",
-        f"- RAM: {ram}",
-        f"- Python {platform.python_version()} on {platform.system()} {platform.release()}",
-        f"- FastAPI {fastapi.__version__}, uvicorn {uvicorn.__version__} (one worker process), "
-        f"httpx {httpx.__version__} as the client; server and client on the same machine",
-    ]
+def machine_lines() -> list[str]:
+    info = machine() | {
+        "server": f"FastAPI {fastapi.__version__}, uvicorn {uvicorn.__version__} (one worker process)",
+        "client": f"httpx {httpx.__version__}, on the same machine as the server",
+    }
+    return [f"- {k}: {v}" for k, v in info.items()]
 
 
 def results_table(samples: list[Sample], clients: int) -> list[str]:
@@ -348,7 +330,7 @@ def main() -> None:
     sys.path.insert(0, str(REPO / "tests"))
     from fakellm import FakeLLM  # the tests' loopback OpenAI-compatible server
 
-    started_at = machine()
+    started_at = machine_lines()
     setups = {"Offline provider": run_setup("offline", args, None, args.batch)}
     with FakeLLM() as fake:
         fake.latency_s = args.llm_latency

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import gc
 import json
-import os
-import platform
 import sys
 import time
 from collections.abc import Callable
@@ -23,6 +21,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a file: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.machine import machine
 from chatkit import charts
 from chatkit.diagnostics import diagnose_all
 from chatkit.frame import counts_by, counts_over_time, kpis, sessions_frame, utilization_percentiles
@@ -84,33 +83,6 @@ def run_size(n: int) -> dict[str, tuple[float, float]]:
         sum(times[k][1] for k in core),
     )
     return times
-
-
-def machine() -> dict[str, str]:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    ram = "unknown"
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                ram = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
-                break
-    except OSError:
-        pass
-    load = " / ".join(f"{x:.2f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
-    return {
-        "nproc": str(os.cpu_count()),
-        "CPU": cpu,
-        "RAM": ram,
-        "Python": platform.python_version(),
-        "load average at start (1/5/15 min)": load,
-    }
 
 
 def best_of(n: int, repeats: int) -> dict[str, tuple[float, float]]:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import gc
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -31,6 +30,7 @@ if __package__ in (None, ""):  # run as a file: make the repository importable
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from bench.machine import machine
 from chatkit import datasets
 from chatkit.diagnostics import diagnose_all
 from chatkit.frame import sessions_frame
@@ -117,24 +117,7 @@ def measure(size: int) -> dict[str, float]:
 
 
 def _machine() -> list[str]:
-    cpu = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-         if line.startswith("model name")),
-        platform.processor() or "unknown",
-    )  # fmt: skip
-    mem_kb = next(
-        int(line.split()[1])
-        for line in Path("/proc/meminfo").read_text().splitlines()
-        if line.startswith("MemTotal")
-    )
-    load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
-    return [
-        f"- nproc: {os.cpu_count()}",
-        f"- CPU: {cpu}",
-        f"- RAM: {mem_kb / 1024 / 1024:.1f} GiB",
-        f"- Python: {platform.python_version()}, Streamlit {st.__version__}",
-        f"- load average at start (1/5/15 min): {load}",
-    ]
+    return [f"- {k}: {v}" for k, v in (machine() | {"Streamlit": st.__version__}).items()]
 
 
 def main() -> None:

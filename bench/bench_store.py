@@ -8,21 +8,19 @@ per-session cost at 100k relative to 1k: near 1 means the store scales linearly.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import sqlite3
 import statistics
 import tempfile
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+from bench.machine import machine
 from chatkit.models import ChatKitSession
 from chatkit.sample import sample_sessions
 from chatkit.store import Store
@@ -77,19 +75,10 @@ def postgres_schema_url(url: str) -> tuple[str, Callable[[], None]] | None:
 
 
 def machine_info(pg_url: str | None) -> list[str]:
-    cpu = "unknown"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    lines = [
-        f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
-        f"- CPU: {cpu}, {os.cpu_count()} cores; load average at start {os.getloadavg()[0]:.1f}",
-        f"- Python {platform.python_version()} on {platform.system()} {platform.release()}",
-        f"- SQLAlchemy {sa.__version__}, SQLite {sqlite3.sqlite_version} (WAL, synchronous=NORMAL)",
-    ]
+    info = machine() | {
+        "SQLAlchemy": f"{sa.__version__}, SQLite {sqlite3.sqlite_version} (WAL, synchronous=NORMAL)"
+    }
+    lines = [f"- {k}: {v}" for k, v in info.items()]
     if pg_url:
         engine = sa.create_engine(pg_url, poolclass=NullPool)
         with engine.connect() as conn:
