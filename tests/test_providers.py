@@ -181,16 +181,22 @@ def test_openrouter_gets_attribution_headers_others_do_not():
     assert direct._headers == {}
 
 
-def test_check_reports_reachability_without_the_key(fake_llm):
-    p = provider(fake_llm)
+def check(p: OpenAICompatibleProvider) -> tuple[bool, str]:
+    """The provider's connection check, then its client closed."""
 
-    async def run():
+    async def run() -> tuple[bool, str]:
         try:
             return await p.check()
         finally:
             await p.aclose()
 
-    ok, message = asyncio.run(run())
+    return asyncio.run(run())
+
+
+def test_check_reports_reachability_without_the_key(fake_llm):
+    p = provider(fake_llm)
+
+    ok, message = check(p)
     assert ok and fake_llm.base_url in message
     assert FAKE_API_KEY not in message
     assert FAKE_API_KEY not in repr(p)
@@ -201,13 +207,7 @@ def test_check_reports_an_unreachable_endpoint():
         name="openai", model="m", base_url="http://127.0.0.1:9/v1", api_key=FAKE_API_KEY, timeout_s=1
     )
 
-    async def run():
-        try:
-            return await p.check()
-        finally:
-            await p.aclose()
-
-    ok, message = asyncio.run(run())
+    ok, message = check(p)
     assert not ok and "cannot reach" in message and FAKE_API_KEY not in message
 
 
