@@ -831,8 +831,11 @@ def render_summary_markdown(summary: SummaryReport) -> str:
     if summary.error:
         lines += [f"> **LLM summary failed** ({summary.error}); the deterministic summary is shown.", ""]
     lines += [summary.text.strip(), ""]
-    if summary.what_if:
-        lines += ["### What-if", ""] + [f"- {q}" for q in summary.what_if] + [""]
+    # The computed what-if quotes, each once: the offline text already lists them under "Recommended
+    # actions"; an LLM's text may quote some of them, and the exact numbers must not get lost.
+    unquoted = [q for q in summary.what_if if q not in summary.text]
+    if unquoted:
+        lines += ["### What-if", ""] + [f"- {q}" for q in unquoted] + [""]
     cached = " · from cache" if summary.from_cache else ""
     lines.append(f"_{summary.provider} / {summary.model} · {summary.usage.total_tokens} tokens{cached}_")
     return "\n".join(lines) + "\n"

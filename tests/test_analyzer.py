@@ -391,6 +391,28 @@ def test_offline_summary_report():
     assert "2 sessions" in markdown and "## Recommended actions" in markdown
 
 
+def test_summary_lists_each_what_if_quote_once():
+    sessions = [session(i, current_requests=31 + i % 10) for i in range(20)]  # over the limit of 30
+    offline_summary = offline().summarize(sessions)
+    assert (
+        offline_summary.what_if
+    )  # e.g. "raising workflow_alpha's limit from 30 to 36 would have avoided ..."
+    markdown = render_summary_markdown(offline_summary)
+    # The deterministic text recommends them; they are not repeated below it.
+    actions = markdown.split("## Recommended actions", 1)[1]
+    assert all(markdown.count(q) == 1 and q in actions for q in offline_summary.what_if)
+    assert "### What-if" not in markdown
+
+
+def test_summary_adds_the_what_if_quotes_an_llm_text_left_out(fake_llm, llm_settings):
+    sessions = [session(i, current_requests=31 + i % 10) for i in range(20)]
+    summary = llm_analyzer(llm_settings()).summarize(sessions)
+    assert summary.what_if and not any(q in summary.text for q in summary.what_if)
+    markdown = render_summary_markdown(summary)
+    what_if = markdown.split("### What-if", 1)[1]
+    assert all(markdown.count(q) == 1 and q in what_if for q in summary.what_if)
+
+
 def test_sync_api_works_inside_a_running_event_loop(fake_llm, llm_settings):
     """FastAPI handlers and notebooks already run a loop; the sync API must not fail there."""
     import asyncio
