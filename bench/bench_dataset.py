@@ -26,7 +26,8 @@ from typing import Any
 if __package__ in (None, ""):  # run as a file: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.bench_frame import _aggregates, _figures, machine
+from bench.bench_frame import _aggregates, _figures
+from bench.machine import machine
 from chatkit import datasets
 from chatkit.diagnostics import diagnose_all, paused_gc
 from chatkit.frame import sessions_frame

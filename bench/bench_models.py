@@ -25,7 +25,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a file: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.bench_frame import machine
+from bench.machine import machine
 from chatkit.models import ChatKitSession
 from chatkit.sample import sample_records
 
