@@ -74,7 +74,7 @@ def default_dataset_name(files: Sequence[str]) -> str:
 def picker_labels(df: pd.DataFrame) -> list[str]:
     """`id · diagnosis · workflow` for each row of a facts frame, for the session pick list."""
     return [
-        f"{sid} · {cat} · {wf or 'no workflow'}"
+        f"{sid} · {cat} · {wf if isinstance(wf, str) and wf else 'no workflow'}"  # wf may be pd.NA
         for sid, cat, wf in zip(df["session_id"], df["category"], df["workflow_id"], strict=True)
     ]
 

@@ -15,6 +15,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from chatkit import sample, ui
+from chatkit.models import ChatKitSession
 from chatkit.settings import load_settings
 from chatkit.store import Store
 
@@ -472,3 +473,40 @@ def test_streamlit_secrets_override_the_environment() -> None:
     assert view["provider in use"] == "offline"
     next(b for b in at.button if b.label == "Test connection").click().run()
     assert at.success
+
+
+# ---- sparse data: sessions that carry almost nothing -------------------------------------------
+
+SPARSE = [
+    {"id": "cksess_only_id"},
+    {"id": "cksess_only_status", "status": "cancelled"},
+    {
+        "id": "cksess_api_shape",
+        "object": "chatkit.session",
+        "status": "expired",
+        "user": "user_1",
+        "expires_at": 1712345678,
+        "workflow": {"id": "wf_api", "version": None, "tracing": {"enabled": True}},
+        "rate_limits": {"max_requests_per_1_minute": 10},
+        "max_requests_per_1_minute": 10,
+    },
+    {"id": "cksess_limit_zero", "status": "cancelled", "max_requests_per_1_minute": 0, "current_requests": 3},
+]
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_copes_with_sessions_that_lack_most_fields(page: str) -> None:
+    sessions = [ChatKitSession.model_validate(record) for record in SPARSE]
+    dataset_id = store().save_dataset("Sparse", sessions, ["sparse.json"])
+    at = open_page(page, ds=dataset_id, sid="cksess_only_id")
+    no_failure(at)
+    assert not at.error
+
+
+def test_the_session_page_opens_each_sparse_session() -> None:
+    sessions = [ChatKitSession.model_validate(record) for record in SPARSE]
+    dataset_id = store().save_dataset("Sparse", sessions, ["sparse.json"])
+    for record in SPARSE:
+        at = open_page(ui.PAGE_FILES["session"], ds=dataset_id, sid=record["id"])
+        no_failure(at)
+        assert record["id"] in all_text(at)
