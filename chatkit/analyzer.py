@@ -17,6 +17,7 @@ import re
 import secrets
 import threading
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
@@ -25,6 +26,7 @@ import json5
 from pydantic import ValidationError
 
 from chatkit.diagnostics import diagnose, diagnose_all
+from chatkit.ingest import merge_lifecycle
 from chatkit.models import (
     Category,
     ChatKitSession,
@@ -409,6 +411,20 @@ def _coerce(session: ChatKitSession | Mapping[str, Any]) -> ChatKitSession:
     raise TypeError(f"expected a ChatKitSession or a mapping, got {type(session).__name__}")
 
 
+def _coerce_all(sessions: Iterable[ChatKitSession | Mapping[str, Any]]) -> list[ChatKitSession]:
+    """Sessions, one per id: records sharing an id (a create response, then its cancel response) are
+    one session's lifecycle, merged as the importers merge them, so it is never counted twice."""
+    items = [_coerce(s) for s in sessions]
+    counts = Counter(s.id for s in items)
+    if len(counts) == len(items):
+        return items  # the common case: untouched, so cache keys stay those of `analyze`
+    merged, conflicts = merge_lifecycle(items)
+    for issue in conflicts:
+        log.warning("%s", issue)
+    single = {s.id: s for s in items if counts[s.id] == 1}
+    return [single.get(s.id, s) for s in merged]
+
+
 class ChatKitAnalyzer:
     """Reports on ChatKit sessions; offline by rules, or through an OpenAI-compatible LLM.
 
@@ -497,8 +513,9 @@ class ChatKitAnalyzer:
         cancel: threading.Event | None = None,
         use_cache: bool = True,
     ) -> list[SessionReport]:
-        """Reports in input order; failures are recorded per session; on cancel, what is done is kept."""
-        items = [_coerce(s) for s in sessions]
+        """Reports in input order, one per session id (lifecycle records merged); failures are recorded
+        per session; on cancel, what is done is kept."""
+        items = _coerce_all(sessions)
         return self._run(
             lambda: self.analyze_batch_async(items, progress=progress, cancel=cancel, use_cache=use_cache)
         )
@@ -511,7 +528,7 @@ class ChatKitAnalyzer:
         cancel: threading.Event | None = None,
         use_cache: bool = True,
     ) -> list[SessionReport]:
-        items = [_coerce(s) for s in sessions]
+        items = _coerce_all(sessions)
         diagnoses = diagnose_all(items)
         context = self._context(items, diagnoses)
         total = len(items)
@@ -681,12 +698,13 @@ class ChatKitAnalyzer:
         reports: Sequence[SessionReport] | None = None,
     ) -> SummaryReport:
         """One summary from aggregates and a few representative sessions: one LLM call at most."""
-        items = [_coerce(s) for s in sessions]
+        items = _coerce_all(sessions)
         return self._run(lambda: self.summarize_async(items, reports))
 
     async def summarize_async(
         self, sessions: Sequence[ChatKitSession], reports: Sequence[SessionReport] | None = None
     ) -> SummaryReport:
+        sessions = _coerce_all(sessions)
         diagnoses = diagnose_all(sessions)
         agg = aggregates(sessions, diagnoses)
         context = self._context(sessions, diagnoses)

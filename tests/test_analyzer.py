@@ -107,6 +107,23 @@ def test_offline_reports_every_category(overrides, category):
         assert "current_requests" in report.body.root_cause.summary
 
 
+def test_lifecycle_records_passed_to_the_python_api_are_one_session_not_two():
+    """A create and a cancel response of one id, handed over as raw dicts, as the importers merge them."""
+    lines = (Path(__file__).parent / "fixtures" / "lifecycle_responses.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]  # cksess_life active, cksess_other, cksess_life cancelled
+    analyzer = offline()
+
+    reports = analyzer.analyze_batch(records)
+    assert [r.session_id for r in reports] == ["cksess_life", "cksess_other"]
+    assert reports[0].diagnosis.category == Category.undetermined  # cancelled: not counted as active
+    assert list(analyzer.batch_analyze(records)) == ["cksess_life", "cksess_other"]
+
+    summary = analyzer.summarize(records)
+    assert summary.total_sessions == 2
+    assert summary.counts_by_category["active"] == 1 and summary.counts_by_category["undetermined"] == 1
+    assert "**2 sessions**" in analyzer.generate_summary_report(records)
+
+
 # ---- parsing ---------------------------------------------------------------------------------------
 
 
