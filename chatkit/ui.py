@@ -876,14 +876,16 @@ def job_outcome(ctx: PageContext, job: JobRecord) -> None:
             icon=":material/error:",
         )
     summary = SummaryReport.model_validate(job.summary) if job.summary else None
-    if summary is None and reports:
+    # A failed session keeps a report that only carries its error: nothing there to summarize.
+    analyzed = [r for r in reports if not r.error]
+    if summary is None and analyzed:
         memo_key = ("ui_summary", job.id, job.done)
         summary = st.session_state.get(memo_key)
         if summary is None and st.button(
-            f"Summarize the {len(reports):,} finished sessions", icon=":material/summarize:"
+            f"Summarize the {len(analyzed):,} finished sessions", icon=":material/summarize:"
         ):
             with st.spinner("Summarizing…"):
-                summary = _summarize(ctx, job, reports)
+                summary = _summarize(ctx, job, analyzed)
             st.session_state[memo_key] = summary
     if summary is not None:
         with st.container(border=True):

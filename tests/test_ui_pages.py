@@ -15,7 +15,8 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from chatkit import sample, ui
-from chatkit.models import ChatKitSession
+from chatkit.diagnostics import diagnose
+from chatkit.models import ChatKitSession, SessionReport
 from chatkit.settings import load_settings
 from chatkit.store import Store
 
@@ -433,6 +434,30 @@ def test_stopped_job_keeps_its_results() -> None:
     at = open_page(ui.PAGE_FILES["batch"], ds=dataset_id, job=job_id)
     no_failure(at)
     assert any("Stopped after 0 of 5" in i for i in texts(at, "info"))
+
+
+def test_a_job_where_every_session_failed_offers_no_summary_but_lists_the_errors() -> None:
+    dataset_id = saved_sample(30)
+    s = store()
+    sessions = sample.sample_sessions(30)[:2]
+    job_id = s.create_job(dataset_id, [x.id for x in sessions], sessions, provider="openai", model="m")
+    for session in sessions:
+        failed = SessionReport(
+            session_id=session.id,
+            diagnosis=diagnose(session),
+            provider="openai",
+            model="m",
+            error="cannot reach the endpoint",
+        )
+        s.record_job_result(job_id, session.id, failed.model_dump(mode="json"), failed.error)
+    s.set_job_status(job_id, "failed", error="every session failed")
+    at = open_page(ui.PAGE_FILES["batch"], ds=dataset_id, job=job_id)
+    no_failure(at)
+    assert any("failed after 2 of 2" in e for e in texts(at, "error"))
+    # Nothing was analyzed, so there is nothing to summarize (it would only ask the dead endpoint again).
+    assert not [b for b in at.button if b.label.startswith("Summarize")]
+    assert set(sessions_table_of_job(at)["error"]) == {"cannot reach the endpoint"}
+    assert {b.label for b in at.get("download_button")} >= {"Per-session diagnosis (CSV)"}
 
 
 def test_unknown_job_is_explained() -> None:
