@@ -729,7 +729,7 @@ class ChatKitAnalyzer:
             quotes,
             context.pseudo,
             max_chars=self.settings.llm_max_reason_chars,
-            report_notes=report_notes(reports or []),
+            report_notes=report_notes(reports or [], sessions, context.pseudo),
         )
         try:
             completion = await self.llm.complete(messages)

@@ -319,12 +319,30 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def report_notes(reports: Sequence[SessionReport]) -> list[str]:
-    """One line per distinct LLM root cause, for the summary prompt (bounded by the caller)."""
+def report_notes(
+    reports: Sequence[SessionReport],
+    sessions: Sequence[ChatKitSession] = (),
+    pseudo: Pseudonymizer | None = None,
+) -> list[str]:
+    """One line per distinct LLM root cause (the first SUMMARY_EXAMPLES), for the summary prompt.
+
+    A report's text shows its session's real customer and user ids (restored for display). With
+    `pseudo`, the ids of the sessions behind the notes are registered, so the prompt's scrub replaces
+    them: a customer outside the top list and the examples must not reach the LLM through a note.
+    """
+    by_id = {s.id: s for s in sessions} if pseudo is not None else {}
     notes: list[str] = []
     for r in reports:
-        if r.body is not None:
-            line = f"{r.body.root_cause.category.value}: {r.body.root_cause.summary}"
-            if line not in notes:
-                notes.append(line)
+        if r.body is None:
+            continue
+        line = f"{r.body.root_cause.category.value}: {r.body.root_cause.summary}"
+        if line in notes:
+            continue
+        notes.append(line)
+        session = by_id.get(r.session_id)
+        if pseudo is not None and session is not None:
+            pseudo.pseudonym(session.scope.customer_id if session.scope else None, "customer")
+            pseudo.pseudonym(session.user, "user")
+        if len(notes) >= SUMMARY_EXAMPLES:
+            break
     return notes

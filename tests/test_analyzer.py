@@ -21,7 +21,8 @@ from chatkit.analyzer import (
     render_report_markdown,
     render_summary_markdown,
 )
-from chatkit.models import Category, ChatKitSession, Severity
+from chatkit.diagnostics import diagnose
+from chatkit.models import Category, ChatKitSession, RootCause, SessionReport, Severity
 from chatkit.providers import OpenAICompatibleProvider
 from chatkit.settings import Settings
 
@@ -394,6 +395,24 @@ def test_summary_is_one_call_with_restored_ids(fake_llm, llm_settings):
     assert "## Overview" in summary.text and summary.usage.total_tokens == 150
     markdown = render_summary_markdown(summary)
     assert "30 sessions" in markdown and "| rate_limited | 30 |" in markdown
+
+
+def test_summary_prompt_pseudonymizes_ids_that_only_a_report_note_names(fake_llm, llm_settings):
+    """Reports show real ids; the summary prompt quotes their root causes, and must hide those ids too."""
+    sessions = [session(i, scope={"customer_id": f"bigcorp-{i % 6}"}) for i in range(30)]
+    # Least severe of its category: neither a top customer nor one of the example sessions.
+    quiet = ChatKitSession.model_validate(session(99, current_requests=31, user="hidden-user-77"))
+    sessions.append(quiet)
+    cause = RootCause(category=Category.rate_limited, summary="hidden-user-77 hit the cap")
+    body = offline().analyze(quiet).body.model_copy(update={"root_cause": cause})
+    note = SessionReport(
+        session_id=quiet.id, diagnosis=diagnose(quiet), body=body, provider="openai", model="m"
+    )
+
+    llm_analyzer(llm_settings()).summarize(sessions, [note])
+    prompt = fake_llm.completions[0].prompt_text
+    assert "hit the cap" in prompt  # the note is there ...
+    assert "hidden-user-77" not in prompt and "bigcorp" not in prompt  # ... without the real ids
 
 
 def test_summary_falls_back_to_the_deterministic_text_on_failure(fake_llm, llm_settings):
