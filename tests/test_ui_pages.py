@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,10 +15,10 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from chatkit import sample, ui
+from chatkit import charts, datasets, sample, ui
 from chatkit.diagnostics import diagnose
 from chatkit.models import ChatKitSession, SessionReport
-from chatkit.settings import load_settings
+from chatkit.settings import Settings, load_settings
 from chatkit.store import Store
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -175,6 +176,19 @@ def test_stored_data_sets_are_listed_and_deleted_links_say_so() -> None:
     assert any("no longer exists" in e for e in texts(at, "error"))
 
 
+def test_deleting_a_data_set_in_the_ui_removes_it_and_old_links_say_so() -> None:
+    dataset_id = saved_sample(30)
+    at = open_page(ui.PAGE_FILES["import"])
+    at.button(key=f"delete_{dataset_id}").click().run()
+    no_failure(at)
+    assert store().list_datasets() == []
+    assert "None yet" in all_text(at)
+    at = open_page(ui.PAGE_FILES["session"], ds=dataset_id, sid=sample.sample_sessions(30)[0].id)
+    no_failure(at)
+    assert any("no longer exists" in e for e in texts(at, "error"))
+    assert "no data set" in all_text(at).lower()
+
+
 # ---- overview: filters, links, charts ---------------------------------------------------------
 
 
@@ -260,6 +274,41 @@ def test_charts_carry_the_filtered_data() -> None:
         for item in trace.get("customdata") or []
     }
     assert ids and ids <= shown
+
+
+def test_the_time_chart_buckets_per_day_and_a_widget_rerun_recomputes_only_what_changed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    saved_sample()
+    calls: dict[str, int] = {}
+
+    def counted(module: Any, name: str) -> None:
+        original = getattr(module, name)
+
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            calls[name] = calls.get(name, 0) + 1
+            return original(*args, **kwargs)
+
+        monkeypatch.setattr(module, name, wrapper)
+
+    for name in ("requests_vs_limit", "cancellations_over_time"):
+        counted(charts, name)
+    counted(datasets, "facts_frame")
+    at = open_page(ui.PAGE_FILES["overview"])
+    no_failure(at)
+
+    def time_chart_x() -> list[str]:
+        spec = json.loads(at.get("plotly_chart")[3].proto.spec)
+        return sorted({str(x) for trace in spec["data"] for x in trace.get("x") or []})
+
+    hourly = time_chart_x()
+    at.segmented_control(key="ov_bucket").set_value("per day").run()
+    no_failure(at)
+    daily = time_chart_x()
+    assert 1 <= len(daily) < len(hourly)
+    assert all("T00:00:00" in x for x in daily)  # midnight buckets: one bar per day
+    # The bucket changed one figure: the data set was not read again, the other figures not redrawn.
+    assert calls == {"facts_frame": 1, "requests_vs_limit": 1, "cancellations_over_time": 2}
 
 
 def test_what_if_sliders_update_the_counts() -> None:
@@ -460,6 +509,25 @@ def test_a_job_where_every_session_failed_offers_no_summary_but_lists_the_errors
     assert {b.label for b in at.get("download_button")} >= {"Per-session diagnosis (CSV)"}
 
 
+def test_a_batch_of_hand_picked_sessions_analyzes_exactly_those() -> None:
+    saved_sample(40)
+    at = open_page(ui.PAGE_FILES["batch"])
+    at.radio[0].set_value("Sessions I pick").run()
+    no_failure(at)
+    start = next(b for b in at.button if b.label == "Start batch")
+    assert start.disabled  # nothing picked yet
+    picked = next(m for m in at.multiselect if m.label == "Sessions")
+    chosen = picked.options[:3]
+    picked.set_value(chosen).run()
+    next(b for b in at.button if b.label == "Start batch").click().run()
+    no_failure(at)
+    job_id = at.query_params["job"]
+    assert wait_for_job(job_id) == "done"
+    job = store().get_job(job_id)
+    assert job is not None
+    assert sorted(r["session_id"] for r in job.results) == sorted(chosen)
+
+
 def test_unknown_job_is_explained() -> None:
     saved_sample(30)
     at = open_page(ui.PAGE_FILES["batch"], job="f" * 32)
@@ -535,3 +603,15 @@ def test_the_session_page_opens_each_sparse_session() -> None:
         at = open_page(ui.PAGE_FILES["session"], ds=dataset_id, sid=record["id"])
         no_failure(at)
         assert record["id"] in all_text(at)
+
+
+# ---- look and feel ------------------------------------------------------------------------------
+
+
+def test_streamlit_config_is_calm_safe_and_matches_the_importer() -> None:
+    config = tomllib.loads((Path(APP).parent / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["enableXsrfProtection"] is True
+    assert config["browser"]["gatherUsageStats"] is False
+    # The uploader refuses what the importer would refuse anyway, and nothing the importer accepts.
+    assert config["server"]["maxUploadSize"] == Settings.model_fields["chatkit_max_upload_mb"].default
+    assert config["theme"]["base"] == "light"
