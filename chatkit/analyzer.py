@@ -402,6 +402,16 @@ class _Context:
         return self.quotes.get(session.workflow_id, []) if session.workflow_id else self.quotes.get(None, [])
 
 
+def _content_json(session: ChatKitSession) -> str:
+    """The session's content as the prompt sees it: canonical JSON without where each status was read
+    (`status_history[].source`, a file name and row), so the same session from another file, path or
+    upload hits the same cache entry."""
+    data = session.model_dump(mode="json")
+    for change in data["status_history"]:
+        change.pop("source", None)
+    return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+
 def _coerce(session: ChatKitSession | Mapping[str, Any]) -> ChatKitSession:
     if isinstance(session, ChatKitSession):
         return session
@@ -475,7 +485,7 @@ class ChatKitAnalyzer:
     # -- structured API --
     def cache_key(self, session: ChatKitSession) -> str:
         parts = [
-            session.canonical_json(),
+            _content_json(session),
             self.provider_name,
             self.model,
             PROMPT_VERSION,

@@ -22,6 +22,7 @@ from chatkit.analyzer import (
     render_summary_markdown,
 )
 from chatkit.diagnostics import diagnose
+from chatkit.ingest import import_bytes
 from chatkit.models import Category, ChatKitSession, RootCause, SessionReport, Severity
 from chatkit.providers import OpenAICompatibleProvider
 from chatkit.settings import Settings
@@ -298,6 +299,18 @@ def test_cache_key_depends_on_content_provider_model_and_pseudonym_setting(llm_s
     assert key != a.cache_key(ChatKitSession.model_validate({**SEED, "current_requests": 36}))
     assert key != llm_analyzer(llm_settings(llm_model="other")).cache_key(s)
     assert key != llm_analyzer(llm_settings(llm_pseudonymize_ids=False)).cache_key(s)
+
+
+def test_cache_key_ignores_which_file_and_row_a_session_was_read_from(llm_settings):
+    """`./x.json` then `x.json`, or a CLI run then a dashboard upload: one session, one LLM call."""
+    a = llm_analyzer(llm_settings())
+    text = json.dumps(SEED).encode()
+    here = import_bytes("tests/fixtures/seed_session.json", text).sessions[0]
+    there = import_bytes("upload.json", b"\n" + text).sessions[0]
+    assert here.status_history[0].source != there.status_history[0].source
+    assert a.cache_key(here) == a.cache_key(there)
+    later = here.model_copy(update={"status_history": [*here.status_history, *there.status_history]})
+    assert a.cache_key(later) != a.cache_key(here)  # what was observed still counts
 
 
 def test_cache_survives_a_new_analyzer_over_the_same_store(fake_llm, llm_settings, tmp_path):
