@@ -111,6 +111,11 @@ def facts_table(session: ChatKitSession, diagnosis: Diagnosis) -> pd.DataFrame:
     )
 
 
+def percent_label(value: float) -> str:
+    """A KPI percentage that fits a tile six to a row: one decimal only where it matters (< 10 %)."""
+    return f"{value:.1f} %" if abs(value) < 9.95 else f"{value:.0f} %"
+
+
 def demoted(markdown: str, levels: int = 2) -> str:
     """Report Markdown starts at `#`; inside a page its headings sit below the page's own."""
     return re.sub(r"^(#{1,4}) ", lambda m: "#" * min(6, len(m.group(1)) + levels) + " ", markdown, flags=re.M)

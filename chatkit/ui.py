@@ -622,7 +622,7 @@ def dataset_caption(ctx: PageContext) -> str:
 
 def kpi_tiles(kpis: Mapping[str, float | int | None]) -> None:
     def pct(value: float | int | None) -> str:
-        return "—" if value is None else f"{value:.1f} %"
+        return "—" if value is None else tables.percent_label(value)
 
     def util(value: float | int | None) -> str:
         return "—" if value is None else f"{value:.0%}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from chatkit import sample
+from chatkit import sample, tables
 from chatkit.diagnostics import diagnose, diagnose_all
 from chatkit.frame import ENDED_CATEGORIES, sessions_frame
 from chatkit.ingest import import_records
@@ -257,3 +257,15 @@ def test_job_results_table_reads_reports_errors_and_raw_text() -> None:
         },
     ]
     assert job_results_table([]).columns.tolist() == JOB_RESULT_COLUMNS
+
+
+def test_percent_labels_stay_short_enough_for_a_kpi_tile() -> None:
+    # "100.0 %" was cut to "100.…" in a tile six to a row at 1400 px.
+    assert [tables.percent_label(v) for v in (0, 2.345, 9.94, 9.96, 50, 100)] == [
+        "0.0 %",
+        "2.3 %",
+        "9.9 %",
+        "10 %",
+        "50 %",
+        "100 %",
+    ]
