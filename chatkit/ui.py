@@ -959,11 +959,17 @@ def past_jobs(ctx: PageContext, limit: int = 15) -> None:
 
 def no_dataset_message(ctx: PageContext) -> None:
     """The empty state shared by pages that need data."""
-    st.info(
-        "There is no data set to show yet. Import ChatKit session exports (JSON, JSONL or CSV) or "
-        "load the built-in sample to see every chart at once.",
-        icon=":material/info:",
-    )
+    if ctx.datasets:  # a link to a deleted data set: others exist, none is chosen
+        text = (
+            f"No data set is chosen. Pick one of the {len(ctx.datasets):,} stored data sets in the "
+            "sidebar, import new exports, or load the built-in sample."
+        )
+    else:
+        text = (
+            "There is no data set to show yet. Import ChatKit session exports (JSON, JSONL or CSV) or "
+            "load the built-in sample to see every chart at once."
+        )
+    st.info(text, icon=":material/info:")
     left, right = st.columns([1, 3])
     if left.button("Load sample data", type="primary", icon=":material/science:", key="empty_sample"):
         switch_page("overview", {"ds": load_sample(ctx.store)})

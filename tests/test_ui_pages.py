@@ -189,6 +189,18 @@ def test_deleting_a_data_set_in_the_ui_removes_it_and_old_links_say_so() -> None
     assert "no data set" in all_text(at).lower()
 
 
+def test_a_link_to_a_deleted_data_set_says_to_pick_another_when_others_exist() -> None:
+    dataset_id = saved_sample(30)
+    saved_sample(20)
+    store().delete_dataset(dataset_id)
+    at = open_page(ui.PAGE_FILES["overview"], ds=dataset_id)
+    no_failure(at)
+    assert any("no longer exists" in e for e in texts(at, "error"))
+    shown = "\n".join(texts(at, "info"))
+    assert "Pick one of the 1 stored data sets" in shown
+    assert "no data set to show yet" not in shown  # it would contradict the sidebar's list
+
+
 # ---- overview: filters, links, charts ---------------------------------------------------------
 
 
