@@ -2,7 +2,8 @@
 
 Exit codes: 0 every row imported and analyzed; 1 `monitor` found a finding at or above `--fail-on`;
 2 a file or row was rejected (errors on stderr, good rows still analyzed and printed);
-3 the run itself failed (analysis errors, provider unreachable, webhook failed, module missing).
+3 the run itself failed (a setting that does not validate, analysis or LLM summary errors, provider
+unreachable, webhook failed, module missing, any other error): never 1, which means a finding.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import sys
 import threading
 from collections.abc import Sequence
 from typing import Any
+
+from pydantic import ValidationError
 
 from chatkit.analyzer import (
     ChatKitAnalyzer,
@@ -34,6 +37,16 @@ EXIT_OK, EXIT_FINDING, EXIT_REJECTED, EXIT_FAILED = 0, 1, 2, 3
 _SEVERITY_RANK = {Severity.info: 0, Severity.warning: 1, Severity.critical: 2}
 
 log = logging.getLogger("chatkit.cli")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("files", nargs="+", metavar="FILE", help="JSON, JSONL or CSV exports")
     analyze.add_argument("--summary", action="store_true", help="add a summary of all sessions")
     analyze.add_argument("--format", choices=("md", "json"), default="md")
-    analyze.add_argument("--concurrency", type=int, help="LLM requests in flight at once")
+    analyze.add_argument("--concurrency", type=_positive_int, help="LLM requests in flight at once")
     analyze.add_argument(
         "--no-cache", action="store_true", help="analyze again even when a cached report exists"
     )
@@ -211,7 +224,15 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     failed = [r for r in reports if r.error]
     for report in failed:
         print(f"error: {report.session_id} could not be analyzed: {report.error}", file=sys.stderr)
-    return code or (EXIT_FAILED if failed else EXIT_OK)
+    summary_failed = summary is not None and _summary_failed(summary)
+    return code or (EXIT_FAILED if failed or summary_failed else EXIT_OK)
+
+
+def _summary_failed(summary: SummaryReport) -> bool:
+    """The LLM summary failed (the deterministic one was printed instead): the run did not do its job."""
+    if summary.error:
+        print(f"error: the summary could not be written by the LLM: {summary.error}", file=sys.stderr)
+    return summary.error is not None
 
 
 def _summary_out(
@@ -230,7 +251,7 @@ def cmd_summary(args: argparse.Namespace) -> int:
     result, code = _import(args.files, settings)
     summary = _analyzer(settings).summarize(result.sessions)
     _summary_out(summary, result, args.format)
-    return code
+    return code or (EXIT_FAILED if _summary_failed(summary) else EXIT_OK)
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
@@ -258,9 +279,9 @@ def cmd_monitor(args: argparse.Namespace) -> int:
         print(text)
     if args.webhook and not _post_webhook(args.webhook, text):
         return EXIT_FAILED
-    if findings:
+    if findings:  # deterministic, so they count even when the LLM summary failed
         return EXIT_FINDING
-    return code
+    return code or (EXIT_FAILED if _summary_failed(summary) else EXIT_OK)
 
 
 def _post_webhook(url: str, text: str) -> bool:
@@ -352,4 +373,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if not args.verbose:
         logging.getLogger("httpx").setLevel(logging.WARNING)
-    return COMMANDS[args.command](args)
+    # Exit code 1 is monitor's "finding present": a crash (Python's exit 1) must not look like one.
+    try:
+        return COMMANDS[args.command](args)
+    except ValidationError as exc:
+        if exc.title != Settings.__name__:
+            return _crashed(exc, args.verbose)
+        # A setting from the environment, .env or an option: name it, never echo its value.
+        for error in exc.errors(include_url=False, include_input=False):
+            name = ".".join(str(part) for part in error["loc"]).upper()
+            print(f"error: setting {name}: {error['msg']}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - any failure is exit 3 and one line, never exit 1
+        return _crashed(exc, args.verbose)
+
+
+def _crashed(exc: Exception, verbose: bool) -> int:
+    # The message may quote configuration (a database URL): the type says enough; -v shows everything.
+    if verbose:
+        log.error("the run failed", exc_info=exc)
+    hint = "" if verbose else " (run with -v for details)"
+    print(f"error: the run failed: {exc.__class__.__name__}{hint}", file=sys.stderr)
+    return EXIT_FAILED

@@ -161,6 +161,38 @@ def test_monitor_reports_a_failing_webhook(cli_run, tmp_path):
     assert code == 3 and "webhook POST failed" in err
 
 
+def test_an_unreachable_llm_fails_the_summary_with_exit_3(cli_run, tmp_path, monkeypatch):
+    for name, value in {
+        "LLM_PROVIDER": "openai",
+        "LLM_API_KEY": FAKE_API_KEY,
+        "LLM_BASE_URL": "http://127.0.0.1:9/v1",  # nothing listens on the discard port
+        "LLM_MAX_RETRIES": "0",
+    }.items():
+        monkeypatch.setenv(name, value)
+    code, out, err = cli_run("summary", str(SEED_FILE))
+    assert code == 3 and "LLM summary failed" in out and "summary could not be written" in err
+    assert cli_run("monitor", str(SEED_FILE), "--fail-on", "critical")[0] == 3  # no finding, no summary
+    assert cli_run("monitor", str(SEED_FILE), "--fail-on", "warning")[0] == 1  # findings come first
+    assert FAKE_API_KEY not in out + err
+
+
+def test_bad_settings_and_crashes_exit_3_not_1_which_means_a_finding(cli_run, monkeypatch):
+    with pytest.raises(SystemExit) as usage:  # argparse: a usage error
+        cli_run("analyze", str(SEED_FILE), "--concurrency", "0")
+    assert usage.value.code == 2
+    monkeypatch.setenv("LLM_CONCURRENCY", "lots")
+    code, out, err = cli_run("monitor", str(SEED_FILE))
+    assert code == 3 and "setting LLM_CONCURRENCY" in err and "lots" not in err and out == ""
+    monkeypatch.delenv("LLM_CONCURRENCY")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("postgresql://user:pw@db/x is down")
+
+    monkeypatch.setattr(cli, "import_paths", broken)
+    code, _, err = cli_run("monitor", str(SEED_FILE))
+    assert code == 3 and "RuntimeError" in err and "pw@" not in err and "Traceback" not in err
+
+
 def test_selftest_offline(cli_run, tmp_path):
     code, out, err = cli_run("selftest")
     assert code == 0, err
