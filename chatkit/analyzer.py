@@ -58,7 +58,7 @@ from chatkit.providers import (
     LLMTimeoutError,
     OpenAICompatibleProvider,
 )
-from chatkit.settings import Settings, load_settings
+from chatkit.settings import Settings, load_settings, provider_name
 
 if TYPE_CHECKING:
     from chatkit.store import Store
@@ -452,7 +452,7 @@ class ChatKitAnalyzer:
     ) -> None:
         settings = settings or load_settings()
         if provider:
-            settings = settings.model_copy(update={"llm_provider": provider})
+            settings = settings.model_copy(update={"llm_provider": provider_name(provider)})
         self.settings = settings
         self.store = store
         self.cache: AnalysisCache = store if store is not None else MemoryCache()

@@ -8,11 +8,21 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1"
 DEFAULT_MODEL = "mistralai/mistral-7b-instruct:free"
+PROVIDERS = ("openrouter", "openai", "offline")
+
+
+def provider_name(value: str) -> str:
+    """A known provider, lower case. A typo must not pass: `offlne` with a key set would send the
+    sessions to the LLM endpoint although the user asked for the offline analyzer."""
+    name = value.strip().lower()
+    if name not in PROVIDERS:
+        raise ValueError(f"must be one of {', '.join(PROVIDERS)}")
+    return name
 
 
 class Settings(BaseSettings):
@@ -56,6 +66,11 @@ class Settings(BaseSettings):
     api_rate_limit: str = Field("60/minute", description="per-client limit on analytics endpoints")
     api_max_body_bytes: int = Field(5_000_000, ge=1024, description="largest request body")
     api_max_batch_sessions: int = Field(1000, ge=1, description="most sessions in one batch request")
+
+    @field_validator("llm_provider")
+    @classmethod
+    def _known_provider(cls, value: str) -> str:
+        return provider_name(value)
 
     @property
     def effective_provider(self) -> str:

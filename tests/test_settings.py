@@ -1,0 +1,114 @@
+"""chatkit.settings: the README's configuration table is the truth, and a mistyped provider is refused."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from chatkit.analyzer import ChatKitAnalyzer
+from chatkit.settings import Settings, load_settings
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+
+
+def readme_table() -> dict[str, str]:
+    """`{"LLM_PROVIDER": "`openrouter`", ...}` from the README's configuration table."""
+    section = README.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `([A-Z_]+)` \| (.+?) \| .+ \|$", section, re.M)
+    return dict(rows)
+
+
+def test_the_readme_table_lists_every_setting_and_nothing_else() -> None:
+    assert sorted(readme_table()) == sorted(name.upper() for name in Settings.model_fields)
+
+
+def test_the_readme_defaults_are_the_real_defaults() -> None:
+    for name, shown in readme_table().items():
+        default = Settings.model_fields[name.lower()].default
+        if default is None:
+            assert shown == "*(unset)*", name
+        elif isinstance(default, list):
+            assert all(re.search(r":\d+", origin).group() in shown for origin in default), name
+        else:
+            value = shown.strip("`")
+            if isinstance(default, bool):
+                assert value == str(default).lower(), name
+            elif isinstance(default, (int, float)):
+                assert float(value) == default, name
+            elif isinstance(default, Path):
+                assert Path(value) == default, name
+            else:
+                assert value == default, name
+
+
+def test_every_setting_is_read_from_the_environment_case_insensitively(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    values = {
+        "LLM_PROVIDER": "openai",
+        "llm_api_key": "sk-from-env",
+        "LLM_BASE_URL": "http://127.0.0.1:1/v1",
+        "LLM_MODEL": "m-1",
+        "LLM_TIMEOUT_S": "7.5",
+        "LLM_MAX_RETRIES": "1",
+        "LLM_CONCURRENCY": "2",
+        "LLM_REQUESTS_PER_MINUTE": "5",
+        "LLM_MAX_REASON_CHARS": "50",
+        "LLM_PSEUDONYMIZE_IDS": "false",
+        "CHATKIT_DATA_DIR": str(tmp_path),
+        "CHATKIT_DATABASE_URL": "sqlite:///x.db",
+        "CHATKIT_MAX_UPLOAD_MB": "3",
+        "ANALYTICS_API_TOKEN": "t0ken",
+        "API_CORS_ORIGINS": '["https://a.example"]',
+        "API_RATE_LIMIT": "5/minute",
+        "API_MAX_BODY_BYTES": "4096",
+        "API_MAX_BATCH_SESSIONS": "3",
+    }
+    assert sorted(name.upper() for name in values) == sorted(readme_table())
+    monkeypatch.chdir(tmp_path)  # no .env from the repository
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    s = load_settings()
+    assert (s.effective_provider, s.llm_api_key.get_secret_value(), s.llm_model) == (
+        "openai",
+        "sk-from-env",
+        "m-1",
+    )
+    assert (s.llm_timeout_s, s.llm_max_retries, s.llm_concurrency, s.llm_requests_per_minute) == (
+        7.5,
+        1,
+        2,
+        5,
+    )
+    assert (s.llm_max_reason_chars, s.llm_pseudonymize_ids, s.max_upload_bytes) == (
+        50,
+        False,
+        3 * 1024 * 1024,
+    )
+    assert (s.chatkit_data_dir, s.database_url) == (tmp_path, "sqlite:///x.db")
+    assert s.api_cors_origins == ["https://a.example"] and s.api_rate_limit == "5/minute"
+    assert (s.api_max_body_bytes, s.api_max_batch_sessions) == (4096, 3)
+    assert s.analytics_api_token.get_secret_value() == "t0ken"
+    assert "sk-from-env" not in repr(s) and "sk-from-env" not in str(s.public_view())
+
+
+def test_without_a_key_the_offline_analyzer_answers() -> None:
+    assert Settings(_env_file=None, llm_provider="openrouter").effective_provider == "offline"
+    assert Settings(_env_file=None, llm_provider="openai", llm_api_key="  ").effective_provider == "offline"
+
+
+@pytest.mark.parametrize("name", ["offlne", "anthropic", ""])
+def test_a_mistyped_provider_is_refused_not_sent_to_the_endpoint(name: str) -> None:
+    with pytest.raises(ValidationError, match="must be one of openrouter, openai, offline"):
+        Settings(_env_file=None, llm_provider=name, llm_api_key="sk-x")
+    with pytest.raises(ValueError, match="must be one of"):
+        ChatKitAnalyzer(Settings(_env_file=None, llm_provider="offline"), provider=name or " ")
+
+
+def test_provider_names_are_case_insensitive() -> None:
+    assert Settings(_env_file=None, llm_provider=" OpenAI ").llm_provider == "openai"
+    analyzer = ChatKitAnalyzer(Settings(_env_file=None, llm_api_key="sk-x"), provider="OFFLINE")
+    assert analyzer.provider_name == "offline"
