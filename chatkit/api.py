@@ -29,6 +29,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field, PlainValidator
 from slowapi import Limiter
 from slowapi.errors import RateLimitExceeded
@@ -376,7 +377,8 @@ def create_app(
         yield
         await run_in_threadpool(analyzer_loop.close, analyzer)
 
-    app = FastAPI(
+    # Swagger UI's files are served from the package, not a CDN: /docs works on a closed network.
+    app = FastAPIOffline(
         lifespan=lifespan,
         title="ChatKit Session Analytics API",
         summary="Why ChatKit sessions were cancelled or expired, and what to do about it.",

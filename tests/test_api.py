@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -198,6 +199,11 @@ def test_docs_and_openapi_list_the_three_endpoints_under_analytics(client: TestC
     assert "429" in schema["paths"][ANALYZE]["post"]["responses"]
     docs = client.get("/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
+    # Swagger UI's script and style come from this server, never a CDN: /docs works offline.
+    assets = re.findall(r'(?:src|href)="([^"]+\.(?:js|css))"', docs.text)
+    assert assets and all(url.startswith("/") for url in assets), assets
+    for url in assets:
+        assert client.get(url).status_code == 200, url
 
 
 # ---------------------------------------------------------------- validation
