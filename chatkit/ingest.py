@@ -668,7 +668,11 @@ def _parse_json(text: str, start: int, parsed: _Parsed) -> None:
     try:
         document = json.loads(text)
     except RecursionError:
-        parsed.error(_too_deep_message())
+        # One absurdly deep item must not cost its neighbours: read the list item by item.
+        kept, deep = _salvage(text, start, parsed)
+        if not deep:  # the depth is outside the list of sessions (or there is no list)
+            read = f"; the {kept} session record(s) of its list were read" if kept else ""
+            parsed.error(_too_deep_message() + read)
         return
     except json.JSONDecodeError as exc:
         if text[start] == "{" and (exc.msg.startswith("Extra data") or _looks_jsonl(text, start)):
@@ -701,7 +705,7 @@ def _lenient(text: str, parsed: _Parsed) -> Any:
 
 def _report_bad_json(text: str, start: int, exc: json.JSONDecodeError, parsed: _Parsed) -> None:
     where = f"line {exc.lineno}, column {exc.colno}"
-    salvaged = _salvage(text, start, parsed)
+    salvaged, _ = _salvage(text, start, parsed)
     kept = f"; the {salvaged} complete session record(s) before it were read" if salvaged else ""
     if _cut_off(text, exc):
         body = text.rstrip()
@@ -720,32 +724,61 @@ def _cut_off(text: str, exc: json.JSONDecodeError) -> bool:
     return exc.pos >= len(text.rstrip())
 
 
-def _salvage(text: str, start: int, parsed: _Parsed) -> int:
-    """From a broken list (top level, or under "sessions"/"data"), keep the complete items before the break."""
+def _salvage(text: str, start: int, parsed: _Parsed) -> tuple[int, int]:
+    """From a list that cannot be read whole (top level, or under "sessions"/"data"), keep its complete
+    items one by one, up to a break in the JSON; an item nested too deeply to read is a row error and
+    the items after it are still read. Returns (items kept, items too deep)."""
     if text[start] == "[":
         position, prefix = start + 1, "$"
     else:
         match = _ENVELOPE_ARRAY.search(text, start)
         if match is None:
-            return 0
+            return 0, 0
         position, prefix = match.end(), f"$.{match.group(1)}"
     decoder = json.JSONDecoder()
-    items = []
+    kept = deep = index = 0
     while True:
         position = _LEADING_WS.match(text, position).end()  # type: ignore[union-attr]
+        location = f"{prefix}[{index}]"
         try:
             item, position = decoder.raw_decode(text, position)
-        except (ValueError, RecursionError):
+        except RecursionError:
+            end = _value_end(text, position)
+            if end is None:
+                break
+            parsed.error(_too_deep_message(), location)
+            deep += 1
+            position = end
+        except ValueError:
             break
-        items.append(item)
+        else:
+            parsed.add(item, location)
+            kept += 1
+        index += 1
+        parsed.rows += 1
         position = _LEADING_WS.match(text, position).end()  # type: ignore[union-attr]
         if not text.startswith(",", position):
             break
         position += 1
-    for index, item in enumerate(items):
-        parsed.add(item, f"{prefix}[{index}]")
-    parsed.rows += len(items)
-    return len(items)
+    return kept, deep
+
+
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def _value_end(text: str, position: int) -> int | None:
+    """Where the JSON array or object at `position` ends, by counting brackets outside strings
+    (iterative: the value is too deep for the recursive decoder); None when it never closes."""
+    depth = 0
+    for token in _JSON_TOKEN.finditer(text, position):
+        bracket = token.group()
+        if bracket in ("[", "{"):
+            depth += 1
+        elif bracket in ("]", "}"):
+            depth -= 1
+            if depth == 0:
+                return token.end()
+    return None
 
 
 def _looks_jsonl(text: str, start: int) -> bool:

@@ -363,6 +363,19 @@ def test_json_nested_10000_deep_is_an_error_not_a_recursion_error() -> None:
     assert ids(result) == ["y"] and "nested more than" in only_error(result)
 
 
+def test_an_item_nested_10000_deep_costs_none_of_its_neighbours() -> None:
+    # brackets and escaped quotes inside strings must not confuse where the deep item ends
+    deep = '{"id": "cksess_deep", "x": ' + '["]{\\"", ' * 10_000 + "0" + "]" * 10_000 + "}"
+    good = '{"id": "cksess_a"}, ' + deep + ', {"id": "cksess_b"}'
+    for text, where in ((f"[{good}]", "$[1]"), (f'{{"sessions": [{good}]}}', "$.sessions[1]")):
+        result = import_bytes("deep.json", text.encode())
+        assert ids(result) == ["cksess_a", "cksess_b"] and result.rows_read == 3
+        assert "nested too deeply" in only_error(result) and result.errors[0].location == where
+    elsewhere = '{"meta": ' + "[" * 10_000 + "]" * 10_000 + ', "sessions": [{"id": "cksess_a"}]}'
+    result = import_bytes("deep.json", elsewhere.encode())
+    assert ids(result) == ["cksess_a"] and "nested too deeply" in only_error(result)
+
+
 def test_nan_and_infinity_tokens_are_errors_naming_the_field() -> None:
     result = import_bytes("n.json", fixture("nan_tokens.json"))
     assert ids(result) == ["cksess_n3"]
