@@ -81,6 +81,14 @@ def test_a_missing_file_exits_2(cli_run, tmp_path):
     assert "cksess_123" in out
 
 
+def test_the_upload_cap_setting_applies_to_the_command_line(cli_run, tmp_path, monkeypatch):
+    big = write_jsonl(tmp_path / "big.jsonl", {**SEED, "reason": "x" * (1024 * 1024)})
+    monkeypatch.setenv("CHATKIT_MAX_UPLOAD_MB", "1")
+    code, out, err = cli_run("analyze", str(big), str(SEED_FILE))
+    assert code == 2 and "over the 1.0 MB limit" in err and "big.jsonl" in err
+    assert "cksess_123" in out  # the other file is still analyzed
+
+
 def test_json_format_is_one_document_with_diagnosis_and_report(cli_run, tmp_path):
     code, out, err = cli_run("analyze", str(SEED_FILE), "--format", "json", "--summary")
     assert code == 0, err
