@@ -48,6 +48,11 @@ class Settings(BaseSettings):
         True, description="replace customer/user ids with keyed hashes before the LLM"
     )
 
+    # Dashboard
+    dashboard_password: SecretStr | None = Field(
+        None, description="when set, the dashboard asks for it before showing anything"
+    )
+
     # Storage
     chatkit_data_dir: Path = Field(Path(".chatkit-data"), description="where the SQLite store lives")
     chatkit_database_url: str | None = Field(

@@ -13,6 +13,7 @@ their state from `st.query_params`, and their `on_change` callbacks write the ne
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -294,6 +295,7 @@ def page_setup(page: str, title: str, icon: str) -> PageContext:
         st.stop()
     analyzer = _analyzer(key, settings.database_url, settings, store)
     _worker(key, settings.database_url, store, analyzer)
+    access_gate(settings)  # after the worker: queued jobs resume even before anyone signs in
 
     state = parse_link(_current_params())
     datasets = store.list_datasets()
@@ -321,6 +323,35 @@ def page_setup(page: str, title: str, icon: str) -> PageContext:
         session_id=state.session_id,
         job_id=state.job_id,
     )
+
+
+_W_PASSWORD = "ui_password"
+_SIGNED_IN = "ui_signed_in"
+
+
+def access_gate(settings: Settings) -> None:
+    """With DASHBOARD_PASSWORD set, nothing past this point runs until the password is given.
+
+    Runs in page_setup, so a deep link straight to a page meets it too; the link's query params are
+    left alone, so the view it names opens once signed in.
+    """
+    expected = settings.dashboard_password
+    if expected is None or not expected.get_secret_value() or st.session_state.get(_SIGNED_IN):
+        return
+    _, middle, _ = st.columns([1, 2, 1])
+    with middle:
+        st.title(APP_TITLE)
+        with st.form("sign_in"):
+            given = st.text_input("Password", type="password", key=_W_PASSWORD)
+            submitted = st.form_submit_button("Sign in", type="primary")
+        if submitted:
+            if hmac.compare_digest(given.encode(), expected.get_secret_value().encode()):
+                st.session_state[_SIGNED_IN] = True
+                st.session_state.pop(_W_PASSWORD, None)  # the password stays in no widget state
+                st.rerun()
+            st.error("That password is not right. Ask whoever runs this dashboard for the current one.")
+        st.caption("This dashboard is protected by a password (DASHBOARD_PASSWORD).")
+    st.stop()
 
 
 def _resolve_dataset(state: LinkState, datasets: list[DatasetInfo]) -> DatasetInfo | None:

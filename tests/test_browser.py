@@ -55,13 +55,13 @@ def _free_port() -> int:
 
 
 class Server:
-    def __init__(self, data_dir: Path, log: Path) -> None:
+    def __init__(self, data_dir: Path, log: Path, **extra_env: str) -> None:
         self.data_dir = data_dir
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
         env = {k: v for k, v in os.environ.items() if not k.startswith(("LLM_", "CHATKIT_"))}
-        env.update(CHATKIT_DATA_DIR=str(data_dir), LLM_PROVIDER="offline")
+        env.update(CHATKIT_DATA_DIR=str(data_dir), LLM_PROVIDER="offline", **extra_env)
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -249,3 +249,39 @@ def test_dashboard_end_to_end(server: Server, browser: Browser) -> None:
 
     log = server.log.read_text()
     assert "Traceback" not in log, log[-3000:]
+
+
+def test_a_password_gate_meets_a_deep_link_as_the_first_request(
+    browser: Browser, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    data_dir = tmp_path_factory.mktemp("gated-data")
+    store = Store.from_settings(Settings(_env_file=None, chatkit_data_dir=data_dir))
+    sessions = sample.sample_sessions(40)
+    dataset_id = store.save_dataset("Gated sample", sessions, ["seed.json"])
+    target = sessions[3]
+    store.close()
+    gated = Server(data_dir, ARTIFACTS / "streamlit-gated.log", DASHBOARD_PASSWORD="open sesame")
+    try:
+        gated.wait_healthy()
+        page = new_page(browser)
+        page.goto(f"{gated.url}/session?ds={dataset_id}&sid={target.id}")
+        password = page.get_by_label("Password", exact=True)
+        expect(password).to_be_visible()
+        expect(page.get_by_text("Root cause")).to_have_count(0)
+        expect(page.get_by_text(target.id)).to_have_count(0)
+        settle(page)
+        shot(page, "0_sign_in")
+
+        password.fill("not it")
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_text("That password is not right")).to_be_visible()
+        expect(page.get_by_text("Root cause")).to_have_count(0)
+
+        page.get_by_label("Password", exact=True).fill("open sesame")
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_text("Root cause").first).to_be_visible()
+        assert f"sid={target.id}" in page.url  # the linked view opens once signed in
+        page.context.close()
+        assert "Traceback" not in gated.log.read_text()
+    finally:
+        gated.stop()

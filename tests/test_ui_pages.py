@@ -627,3 +627,40 @@ def test_streamlit_config_is_calm_safe_and_matches_the_importer() -> None:
     # The uploader refuses what the importer would refuse anyway, and nothing the importer accepts.
     assert config["server"]["maxUploadSize"] == Settings.model_fields["chatkit_max_upload_mb"].default
     assert config["theme"]["base"] == "light"
+
+
+# ---- access gate -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_with_a_password_every_page_shows_only_the_sign_in_form(
+    page: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DASHBOARD_PASSWORD", "correct horse")
+    dataset_id = saved_sample()
+    at = open_page(page, ds=dataset_id)
+    no_failure(at)
+    assert [t.label for t in at.text_input] == ["Password"]
+    assert not at.get("plotly_chart") and not at.dataframe and not at.sidebar.selectbox
+    assert dataset_id not in all_text(at)
+
+
+def test_the_right_password_opens_the_linked_view_and_a_wrong_one_does_not(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DASHBOARD_PASSWORD", "correct horse")
+    dataset_id = saved_sample()
+    session_id = sample.sample_sessions(SAMPLE_N)[0].id
+    at = open_page(ui.PAGE_FILES["session"], ds=dataset_id, sid=session_id)
+    at.text_input[0].input("wrong")
+    at.button[0].click().run()
+    no_failure(at)
+    assert "password is not right" in all_text(at)
+    assert session_id not in all_text(at)
+
+    at.text_input[0].input("correct horse")
+    at.button[0].click().run()
+    no_failure(at)
+    assert not at.text_input or at.text_input[0].label != "Password"
+    assert at.query_params["sid"] == session_id and session_id in all_text(at)
+    assert "correct horse" not in repr(at.session_state)  # the password is kept in no widget state
