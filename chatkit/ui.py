@@ -970,22 +970,29 @@ def _summarize(ctx: PageContext, job: JobRecord, reports: Sequence[SessionReport
 
 
 def past_jobs(ctx: PageContext, limit: int = 15) -> None:
-    jobs = ctx.store.list_jobs(limit=limit)
-    if not jobs:
-        st.caption("No batch yet. Start one above; it will be listed here.")
-        return
-    names = {d.id: d.name for d in ctx.datasets}
-    for job in jobs:
-        params = {"job": job.id}
-        if job.dataset_id in names:
-            params["ds"] = job.dataset_id
-        page_link(
-            "batch",
-            f"{job.created_at:%Y-%m-%d %H:%M} · {names.get(job.dataset_id or '', 'deleted data set')} · "
-            f"{job.done:,}/{job.total:,} · {job.status} · {job.provider}",
-            ":material/history:",
-            params,
-        )
+    """The latest jobs; while one of them runs, the list polls so its count keeps up with the bar."""
+    live = any(not job.finished for job in ctx.store.list_jobs(limit=limit))
+
+    @st.fragment(run_every=_POLL_S * 2 if live else None)
+    def listing() -> None:
+        jobs = ctx.store.list_jobs(limit=limit)
+        if not jobs:
+            st.caption("No batch yet. Start one above; it will be listed here.")
+            return
+        names = {d.id: d.name for d in ctx.datasets}
+        for job in jobs:
+            params = {"job": job.id}
+            if job.dataset_id in names:
+                params["ds"] = job.dataset_id
+            page_link(
+                "batch",
+                f"{job.created_at:%Y-%m-%d %H:%M} · {names.get(job.dataset_id or '', 'deleted data set')} · "
+                f"{job.done:,}/{job.total:,} · {job.status} · {job.provider}",
+                ":material/history:",
+                params,
+            )
+
+    listing()
 
 
 def no_dataset_message(ctx: PageContext) -> None:

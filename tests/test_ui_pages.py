@@ -437,6 +437,8 @@ def test_batch_runs_in_the_background_and_offers_downloads() -> None:
     results = sessions_table_of_job(at)
     assert set(results["category"]) == {"rate_limited"}
     assert any("ChatKit sessions summary" in m for m in texts(at, "markdown"))
+    past = [element.proto.label for element in at.get("page_link")]
+    assert any(f"{job.done}/{job.total} · done" in label for label in past), past
     # A past job reopens from its link in another browser session.
     again = open_page(ui.PAGE_FILES["batch"], job=job_id)
     no_failure(again)
