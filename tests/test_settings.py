@@ -68,7 +68,7 @@ def test_every_setting_is_read_from_the_environment_case_insensitively(
         "API_MAX_BODY_BYTES": "4096",
         "API_MAX_BATCH_SESSIONS": "3",
     }
-    assert {name.upper() for name in values} <= set(readme_table())
+    assert sorted(name.upper() for name in values) == sorted(readme_table())
     monkeypatch.chdir(tmp_path)  # no .env from the repository
     for name, value in values.items():
         monkeypatch.setenv(name, value)
