@@ -251,3 +251,49 @@ def test_api_without_a_token_refuses_to_listen_beyond_loopback(tmp_path):
     result = run("api", "--host", "0.0.0.0", "--port", "0", cwd=tmp_path)
     assert result.returncode != 0
     assert "refusing to listen on 0.0.0.0" in result.stderr and "ANALYTICS_API_TOKEN" in result.stderr
+
+
+def test_a_progress_bar_goes_to_stderr_on_a_terminal(tmp_path):
+    """tqdm draws only on a terminal: give the CLI a pseudo-terminal as stderr and read what it drew."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    from chatkit.sample import sample_records
+
+    path = write_jsonl(tmp_path / "many.jsonl", *sample_records(20))
+    controller, terminal = pty.openpty()
+    # A real terminal has a size; a new pseudo-terminal is 0 columns wide, where tqdm draws nothing.
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LLM_", "CHATKIT_", "OPENAI_"))}
+    env.update({"PYTHONPATH": str(ROOT), "CHATKIT_DATA_DIR": str(tmp_path / "data")})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "chatkit", "analyze", str(path)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=terminal,
+    )
+    os.close(terminal)
+    drawn = b""
+    while True:
+        try:
+            chunk = os.read(controller, 4096)
+        except OSError:  # the terminal closed: the CLI has exited
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    os.close(controller)
+    assert process.wait(60) in (0, 2)
+    text = drawn.decode(errors="replace")
+    assert "20/20" in text and "session" in text, text[-500:]
+
+
+def test_no_progress_bar_when_stderr_is_not_a_terminal(tmp_path):
+    from chatkit.sample import sample_records
+
+    path = write_jsonl(tmp_path / "many.jsonl", *sample_records(20))
+    result = run("analyze", str(path), cwd=tmp_path)
+    assert "20/20" not in result.stderr and "session/s" not in result.stderr
