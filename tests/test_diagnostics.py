@@ -348,3 +348,12 @@ def test_any_session_gets_a_consistent_diagnosis(status, limit, requests, ttl, c
     if d.category == Category.undetermined and d.missing_fields:
         assert any(", ".join(d.missing_fields) in e for e in d.evidence)
     assert diagnose(s) == d  # deterministic
+
+
+def test_the_readme_shows_the_rules_the_code_applies():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    table = [line for line in RULES_MARKDOWN.splitlines() if line.startswith("|")]
+    missing = [line for line in table if line not in readme]
+    assert not missing, "README's 'How it decides' table differs from RULES_MARKDOWN: " + repr(missing)
