@@ -219,7 +219,11 @@ def cached_figure(name: str, dataset_id: str, filters_json: str, _store: Store, 
         df = tables.drawn_rows(df)
     figure = getattr(charts, name)(df, **options)
     # The page titles each chart above its caption; the figure's own title would repeat it.
-    return figure.update_layout(title=None, margin={"t": 60})
+    figure.update_layout(title=None, margin={"t": 60})
+    # Returned as a cache hit returns it (rebuilt from its dict, as unpickling does): the chart's
+    # widget id hashes its JSON, and a spec that changed between the run that computed the figure and
+    # the next would drop the selection a click on it had just made.
+    return go.Figure(figure.to_dict())
 
 
 @st.cache_data(max_entries=128, ttl=3600, show_spinner=False)

@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from chatkit import sample
+from chatkit import datasets, frame, sample
 from chatkit.settings import Settings
 from chatkit.store import Store
 
@@ -43,7 +43,7 @@ if not Path(CHROMIUM).exists():
         f"{CHROMIUM} is not installed (make test installs Debian's chromium)", allow_module_level=True
     )
 
-from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright  # noqa: E402
 
 expect.set_options(timeout=WAIT_MS)
 
@@ -285,3 +285,75 @@ def test_a_password_gate_meets_a_deep_link_as_the_first_request(
         assert "Traceback" not in gated.log.read_text()
     finally:
         gated.stop()
+
+
+def session_grid(page: Page) -> Locator:
+    """The session table's grid: st.dataframe draws on a canvas, but keeps an ARIA table beside it."""
+    return page.locator("[data-testid='stDataFrame']").filter(has_text="customer_id").locator("[role='grid']")
+
+
+def sessions_shown(page: Page, count: int) -> None:
+    """The session table lists `count` sessions: the page's own caption, and the grid's row count."""
+    expect(page.get_by_text(re.compile(rf"^{count:,} sessions\. Select a row"))).to_be_visible()
+    expect(session_grid(page)).to_have_attribute("aria-rowcount", str(count + 1))  # + its header row
+
+
+# As a person finds it: the bar segments level with the axis label, widest first (empty ones draw nothing).
+_MARK_BAR = """(gd, label) => {
+    const tick = [...gd.querySelectorAll("g.ytick text")].find(t => t.textContent === label);
+    if (!tick) return false;
+    const at = tick.getBoundingClientRect(), y = at.top + at.height / 2;
+    const level = [...gd.querySelectorAll("g.trace.bars g.point path")]
+        .map(path => [path, path.getBoundingClientRect()])
+        .filter(([, r]) => r.width > 0 && r.top < y && y < r.bottom)
+        .sort(([, a], [, b]) => b.width - a.width);
+    if (!level.length) return false;
+    level[0][0].setAttribute("data-test-bar", label);
+    return true;
+}"""
+
+
+def test_a_click_on_a_bar_narrows_the_session_table(server: Server, browser: Browser) -> None:
+    # Its own data set; the expectation comes from chatkit's own facts frame of it.
+    store = Store.from_settings(Settings(_env_file=None, chatkit_data_dir=server.data_dir))
+    dataset_id = store.save_dataset("Chart pick", sample.sample_sessions(120, seed=23), ["pick.json"])
+    facts = datasets.facts_frame(store, dataset_id)
+    store.close()
+    assert facts is not None
+    ranked = frame.counts_by(facts, "workflow_id")
+    # The second bar from the top: not simply the first thing drawn, and its count is its own.
+    workflow, expected = str(ranked["workflow_id"][1]), int(ranked["count"][1])
+    assert ranked["cancellations"][1] > 0 and (ranked["count"] == expected).sum() == 1
+    assert expected == int((facts["workflow_id"] == workflow).sum()) < len(facts)
+    server.wait_healthy()
+
+    page = new_page(browser)
+    page.goto(f"{server.url}/overview?ds={dataset_id}")
+    expect(page.locator(".js-plotly-plot")).to_have_count(6)
+    column = page.locator("[data-testid='stColumn']").filter(has_text="Top workflows by cancellations")
+    plot = column.locator(".js-plotly-plot")
+    expect(plot.locator("g.trace.bars g.point path")).not_to_have_count(0)
+    settle(page)
+    sessions_shown(page, len(facts))
+    expect(page.get_by_text("Narrowed by your selection")).to_have_count(0)
+
+    # A real mouse click in the middle of that workflow's bar (Plotly hit-tests the drag layer above it).
+    plot.scroll_into_view_if_needed()
+    assert plot.evaluate(_MARK_BAR, workflow)
+    box = plot.locator(f"path[data-test-bar='{workflow}']").bounding_box()
+    assert box is not None and box["width"] > 4
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+
+    expect(
+        page.get_by_text("Narrowed by your selection on: Top workflows by cancellations (1)")
+    ).to_be_visible()
+    sessions_shown(page, expected)
+    grid = session_grid(page)
+    expect(grid).to_contain_text(workflow)
+    for other in ranked["workflow_id"]:
+        if other != workflow:
+            expect(grid).not_to_contain_text(str(other))
+    settle(page)
+    shot(page, "8_chart_selection")
+    page.context.close()
+    assert "Traceback" not in server.log.read_text()
