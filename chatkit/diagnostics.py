@@ -4,9 +4,18 @@ Pure functions: the same session always gives the same `Diagnosis`, with the exa
 Numbers beat words: a `reason` is believed only where the numbers do not contradict it, and a
 contradiction is flagged (`reason_contradicts_numbers`) and lowers the confidence.
 
-The rules ("numbers" are requests vs limit and time to end vs TTL) are the table `RULES_MARKDOWN`
-below, kept once: the README's table is tested against it, and it is part of the stored frames'
-version (`chatkit.datasets`). In detail:
+Rules ("numbers" are requests vs limit and time to end vs TTL; this table is also `RULES_MARKDOWN`):
+
+| # | Category | When (first match wins) | Severity | Confidence |
+|---|----------|-------------------------|----------|------------|
+| 1 | `active` | status `active` and no `cancelled_at` | `warning` at ≥ 90 % of the limit, else `info` | 1.0 |
+| 2 | `ttl_expired` | status `expired` | `critical` if TTL < 60 s, else `warning` | 0.85; 0.95 when timing or reason agree |
+| 3 | `rate_limited` | requests > limit (a limit of 0 is exceeded by any request) | `critical` at ≥ 150 % of the limit or limit 0, else `warning` | 0.85; 0.95 when the reason agrees |
+| 4 | `ttl_expired` | ended at/after `created_at` + TTL | as rule 2 | 0.85; 0.95 when the reason agrees |
+| 5 | `rate_limited` | reason says rate limit / 429 / too many requests, and requests or limit are missing | `warning` | 0.6 |
+| 6 | `ttl_expired` | reason says expired / TTL / timeout, and the timing is missing | as rule 2 | 0.6 |
+| 7 | `cancelled_manually` | reason from a person (admin, user, support, "manual", "closed by") and no limit or TTL evidence | `info` | 0.9 when the numbers rule out limit and TTL, else 0.7 |
+| 8 | `undetermined` | nothing above decides it; `missing_fields` names the fields that would | `warning` if a reason was contradicted, else `info` | 0.3 |
 
 - When both limit and TTL are exceeded (rules 3 and 4), a reason naming one breaks the tie, otherwise
   `rate_limited` wins; the session is flagged `limit_and_ttl_exceeded` (confidence − 0.2).
@@ -93,7 +102,7 @@ def _pct(ratio: float) -> str:
 
 
 def diagnose(session: ChatKitSession) -> Diagnosis:
-    """The deterministic verdict on one session, following the rules table `RULES_MARKDOWN`."""
+    """The deterministic verdict on one session, following the rules table in the module docstring."""
     evidence: list[str] = []
     flags: list[str] = []
     missing: list[str] = []
