@@ -61,6 +61,8 @@ from chatkit.providers import (
 from chatkit.settings import Settings, load_settings, provider_name
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from chatkit.store import Store
 
 __all__ = [
@@ -367,39 +369,45 @@ def _offline_summary_text(agg: dict[str, Any], quotes: Sequence[str]) -> str:
     return "\n".join(lines)
 
 
-# ---- what-if quotes (computed by the analytics modules) ---------------------------------------------
-
-
-def _quotes_by_workflow(
-    sessions: Sequence[ChatKitSession], diagnoses: Sequence[Diagnosis]
-) -> dict[str | None, list[str]]:
-    """Prevention numbers per workflow (key None: the whole data set), from chatkit.whatif."""
-    # Imported here: pandas costs seconds at start-up and `import chatkit.analyzer` should not pay it.
-    from chatkit.frame import sessions_frame
-    from chatkit.whatif import prevention_quotes
-
-    frame = sessions_frame(sessions, diagnoses)
-    out: dict[str | None, list[str]] = {None: list(prevention_quotes(frame))}
-    for workflow in {
-        s.workflow_id for s, d in zip(sessions, diagnoses, strict=True) if d.category != Category.active
-    }:
-        if workflow:
-            out[workflow] = list(prevention_quotes(frame, workflow=workflow))
-    return out
-
-
 # ---- the analyzer ----------------------------------------------------------------------------------
 
 
 class _Context:
-    """What one analysis run shares: pseudonyms of its data set and its what-if numbers."""
+    """What one analysis run shares: pseudonyms of its data set and its what-if numbers.
 
-    def __init__(self, pseudo: Pseudonymizer, quotes: dict[str | None, list[str]]) -> None:
+    The quotes come from chatkit.whatif per workflow (None: the whole data set), each computed on first
+    use: a single session needs one scope, a summary only the data set's, a cache hit none.
+    """
+
+    def __init__(
+        self, pseudo: Pseudonymizer, sessions: Sequence[ChatKitSession], diagnoses: Sequence[Diagnosis]
+    ) -> None:
         self.pseudo = pseudo
-        self.quotes = quotes
+        self._sessions = sessions
+        self._diagnoses = diagnoses
+        self._ended = {
+            s.workflow_id for s, d in zip(sessions, diagnoses, strict=True) if d.category != Category.active
+        }
+        self._frame: pd.DataFrame | None = None
+        self._quotes: dict[str | None, list[str]] = {}
+
+    def quotes(self, workflow: str | None = None) -> list[str]:
+        """Prevention numbers for `workflow`'s sessions, or the data set's; none for a workflow whose
+        sessions are all still active."""
+        if workflow is not None and workflow not in self._ended:
+            return []
+        if workflow not in self._quotes:
+            # Imported here: pandas costs seconds at start-up and `import chatkit.analyzer` should not pay it.
+            from chatkit.frame import sessions_frame
+            from chatkit.whatif import prevention_quotes
+
+            if self._frame is None:
+                self._frame = sessions_frame(self._sessions, self._diagnoses)
+            self._quotes[workflow] = list(prevention_quotes(self._frame, workflow=workflow))
+        return self._quotes[workflow]
 
     def quotes_for(self, session: ChatKitSession) -> list[str]:
-        return self.quotes.get(session.workflow_id, []) if session.workflow_id else self.quotes.get(None, [])
+        return self.quotes(session.workflow_id or None)
 
 
 def _content_json(session: ChatKitSession) -> str:
@@ -497,7 +505,7 @@ class ChatKitAnalyzer:
         pseudo = Pseudonymizer(
             dataset_key(self._secret, sessions), enabled=self.settings.llm_pseudonymize_ids
         )
-        return _Context(pseudo, _quotes_by_workflow(sessions, diagnoses))
+        return _Context(pseudo, sessions, diagnoses)
 
     def analyze(
         self, session: ChatKitSession | Mapping[str, Any], *, use_cache: bool = True
@@ -596,9 +604,8 @@ class ChatKitAnalyzer:
         self, session: ChatKitSession, diagnosis: Diagnosis, context: _Context, use_cache: bool
     ) -> tuple[SessionReport, LLMError | None]:
         """The report, and the LLM failure behind its `error` if any (callers treat auth failures apart)."""
-        quotes = context.quotes_for(session)
         if self.llm is None:
-            body = offline_body(session, diagnosis, quotes)
+            body = offline_body(session, diagnosis, context.quotes_for(session))
             report = SessionReport(
                 session_id=session.id,
                 diagnosis=diagnosis,
@@ -618,7 +625,7 @@ class ChatKitAnalyzer:
                 else:
                     return cached.model_copy(update={"from_cache": True, "diagnosis": diagnosis}), None
         try:
-            report = await self._ask_llm(session, diagnosis, context, quotes)
+            report = await self._ask_llm(session, diagnosis, context)
         except LLMError as exc:
             log.warning("analysis of %s failed: %s", session.id, exc)
             self._audit(session, TokenUsage(), "error", str(exc))
@@ -637,12 +644,16 @@ class ChatKitAnalyzer:
         return report, None
 
     async def _ask_llm(
-        self, session: ChatKitSession, diagnosis: Diagnosis, context: _Context, quotes: Sequence[str]
+        self, session: ChatKitSession, diagnosis: Diagnosis, context: _Context
     ) -> SessionReport:
         assert self.llm is not None
         pseudo = context.pseudo
         messages = session_messages(
-            session, diagnosis, quotes, pseudo, max_chars=self.settings.llm_max_reason_chars
+            session,
+            diagnosis,
+            context.quotes_for(session),
+            pseudo,
+            max_chars=self.settings.llm_max_reason_chars,
         )
         started = time.monotonic()
         completion = await self.llm.complete(messages, response_format=REPORT_FORMAT)
@@ -718,7 +729,7 @@ class ChatKitAnalyzer:
         diagnoses = diagnose_all(sessions)
         agg = aggregates(sessions, diagnoses)
         context = self._context(sessions, diagnoses)
-        quotes = context.quotes.get(None, [])
+        quotes = context.quotes()
         fields = {
             "total_sessions": agg["total_sessions"],
             "counts_by_category": agg["counts_by_category"],
