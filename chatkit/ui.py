@@ -868,10 +868,13 @@ def start_job(ctx: PageContext, session_ids: Sequence[str]) -> str:
     )
 
 
-def follow_job(ctx: PageContext, job_id: str) -> None:
-    """Progress and partial results, polled by a fragment while the job runs."""
-    first = ctx.store.get_job(job_id, with_results=False)
-    running = first is not None and not first.finished
+def follow_job(ctx: PageContext, first: JobRecord) -> None:
+    """Progress and partial results, polled by a fragment while the job runs.
+
+    `first` is the job as the page read it this run: whether it still runs decides the polling.
+    """
+    job_id = first.id
+    running = not first.finished
 
     @st.fragment(run_every=_POLL_S if running else None)
     def progress() -> None:

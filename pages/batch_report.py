@@ -12,8 +12,9 @@ st.caption(
     "progress is kept in the store. Stop keeps what is done."
 )
 
+# Read once per run: whether the job exists decides both sections below.
+job = ctx.store.get_job(ctx.job_id, with_results=False) if ctx.job_id else None
 if ctx.job_id:
-    job = ctx.store.get_job(ctx.job_id, with_results=False)
     if job is None:
         st.error(
             f"Batch job `{ctx.job_id}` does not exist in this store. Start a new batch below or open a "
@@ -21,13 +22,13 @@ if ctx.job_id:
             icon=":material/search_off:",
         )
     else:
-        ui.follow_job(ctx, job.id)
-        job = ctx.store.get_job(job.id)
+        ui.follow_job(ctx, job)
+        job = ctx.store.get_job(job.id)  # with its results, and any progress made meanwhile
         if job is not None and job.finished:
             ui.job_outcome(ctx, job)
         ui.page_link("batch", "Start another batch", ":material/add:", ui.carry_params(job=None))
 
-if not ctx.job_id or ctx.store.get_job(ctx.job_id, with_results=False) is None:
+if job is None:
     st.subheader("New batch")
     if ctx.dataset is None:
         ui.no_dataset_message(ctx)
