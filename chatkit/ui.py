@@ -66,7 +66,8 @@ PAGE_FILES = {
     "batch": "pages/batch_report.py",
     "settings": "pages/settings.py",
 }
-# The menu page_setup draws: (page, title, icon), in the order a newcomer uses them.
+# Every page: (page, title, icon), in the order a newcomer uses them. The router in app.py, the menu
+# page_setup draws and each page's browser tab all read it here.
 MENU = [
     ("import", "Import", ":material/upload_file:"),
     ("overview", "Overview", ":material/monitoring:"),
@@ -277,8 +278,9 @@ class PageContext:
         return self.filters != frame.Filters()
 
 
-def page_setup(page: str, title: str, icon: str) -> PageContext:
+def page_setup(page: str) -> PageContext:
     """Called first by every page; safe to call on every run and without app.py having run."""
+    title, icon = next((t, i) for p, t, i in MENU if p == page)
     st.set_page_config(page_title=f"{title} · {APP_TITLE}", page_icon=icon, layout="wide")
     try:
         settings = get_settings()

@@ -4,7 +4,7 @@ import streamlit as st
 
 from chatkit import ui
 
-ctx = ui.page_setup("batch", "Batch report", ":material/summarize:")
+ctx = ui.page_setup("batch")
 
 st.title("Batch report")
 st.caption(

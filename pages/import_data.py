@@ -5,7 +5,7 @@ import streamlit as st
 
 from chatkit import datasets, tables, ui
 
-ctx = ui.page_setup("import", "Import", ":material/upload_file:")
+ctx = ui.page_setup("import")
 
 st.title("Import sessions")
 st.caption(

@@ -4,7 +4,7 @@ import streamlit as st
 
 from chatkit import tables, ui
 
-ctx = ui.page_setup("overview", "Overview", ":material/monitoring:")
+ctx = ui.page_setup("overview")
 
 st.title("Overview")
 if ctx.dataset is None:

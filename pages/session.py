@@ -6,7 +6,7 @@ from chatkit import tables, ui
 from chatkit.analyzer import render_report_markdown
 from chatkit.diagnostics import diagnose
 
-ctx = ui.page_setup("session", "Session", ":material/manage_search:")
+ctx = ui.page_setup("session")
 
 st.title("Session")
 if ctx.dataset is None:

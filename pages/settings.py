@@ -5,7 +5,7 @@ import streamlit as st
 
 from chatkit import ui
 
-ctx = ui.page_setup("settings", "Settings", ":material/settings:")
+ctx = ui.page_setup("settings")
 
 st.title("Settings")
 st.caption(
