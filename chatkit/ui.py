@@ -601,24 +601,26 @@ def diagnosis_card(diagnosis: Diagnosis) -> None:
 
 def session_report(ctx: PageContext, session: ChatKitSession, *, fresh: bool) -> SessionReport | None:
     """The analyzer's report (its own cache makes repeats free); errors say what to do next."""
-    memo_key = ("ui_report", ctx.analyzer.provider_name, ctx.analyzer.model, session.content_hash())
-    if not fresh and memo_key in st.session_state:
-        return st.session_state[memo_key]
-    try:
-        with st.spinner(f"Analyzing with {ctx.analyzer.provider_name}…"):
-            report = ctx.analyzer.analyze(session, use_cache=not fresh)
-    except LLMAuthError:
-        st.error(
-            "The LLM endpoint rejected the API key (401). Check `LLM_API_KEY` and `LLM_BASE_URL` "
-            "(see the Settings page), or unset the key to use the offline analyzer.",
-            icon=":material/key_off:",
-        )
-        return None
-    except LLMError as exc:
-        st.error(f"The analysis failed: {exc}. Try again in a minute.", icon=":material/error:")
-        return None
-    st.session_state[memo_key] = report
-    if report.error:
+    # The last report shown, so a widget rerun does not ask again; one entry, so the memo cannot grow.
+    memo_key = (ctx.analyzer.provider_name, ctx.analyzer.model, session.content_hash())
+    memo = st.session_state.get("ui_report")
+    report = memo[1] if memo and memo[0] == memo_key and not fresh else None
+    if report is None:
+        try:
+            with st.spinner(f"Analyzing with {ctx.analyzer.provider_name}…"):
+                report = ctx.analyzer.analyze(session, use_cache=not fresh)
+        except LLMAuthError:
+            st.error(
+                "The LLM endpoint rejected the API key (401). Check `LLM_API_KEY` and `LLM_BASE_URL` "
+                "(see the Settings page), or unset the key to use the offline analyzer.",
+                icon=":material/key_off:",
+            )
+            return None
+        except LLMError as exc:
+            st.error(f"The analysis failed: {exc}. Try again in a minute.", icon=":material/error:")
+            return None
+        st.session_state["ui_report"] = (memo_key, report)
+    if report.error:  # on every run, also when the report comes from the memo
         st.warning(
             f"The LLM could not analyze this session ({report.error}); the rule engine's diagnosis is "
             "shown. Try **Analyze again** later.",

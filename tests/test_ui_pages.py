@@ -666,3 +666,22 @@ def test_the_right_password_opens_the_linked_view_and_a_wrong_one_does_not(
     assert not at.text_input or at.text_input[0].label != "Password"
     assert at.query_params["sid"] == session_id and session_id in all_text(at)
     assert "correct horse" not in repr(at.session_state)  # the password is kept in no widget state
+
+
+def test_a_failed_llm_analysis_keeps_its_warning_on_every_rerun(
+    monkeypatch: pytest.MonkeyPatch, fake_llm: Any
+) -> None:
+    from fakellm import server_error
+
+    use_fake_llm(monkeypatch, fake_llm, LLM_MAX_RETRIES="0")
+    fake_llm.push(*[server_error() for _ in range(10)])
+    dataset_id = saved_sample(30)
+    session = next(s for s in sample.sample_sessions(30) if s.status == "cancelled")
+    at = open_page(ui.PAGE_FILES["session"], ds=dataset_id, sid=session.id)
+    no_failure(at)
+    assert any("could not analyze this session" in w for w in texts(at, "warning"))
+    calls = len(fake_llm.completions)
+    at.run()  # a widget rerun: the report comes from the page's memo, the warning stays
+    no_failure(at)
+    assert any("could not analyze this session" in w for w in texts(at, "warning"))
+    assert len(fake_llm.completions) == calls
