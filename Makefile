@@ -5,19 +5,26 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8501
 API_PORT ?= 8000
+# The build backend, installed into the venv so the package installs (and the wheel test builds) offline.
+BUILD_REQ := setuptools==84.2.1
+# The package itself, editable, on top of the pinned requirements.
+INSTALL_SELF = $(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 
 .PHONY: run test api worker lint bench install install-dev browser clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet $(BUILD_REQ)
 
-$(VENV)/.installed: requirements.txt | $(PY)
+$(VENV)/.installed: requirements.txt pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(INSTALL_SELF)
 	touch $@
 
-$(VENV)/.installed-dev: requirements.txt requirements-dev.txt | $(PY)
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(INSTALL_SELF)
 	touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed
@@ -36,10 +43,10 @@ test: install-dev browser
 	$(PY) -m pytest
 
 api: install
-	$(PY) -m chatkit api --port $(API_PORT)
+	$(VENV)/bin/chatkit api --port $(API_PORT)
 
 worker: install
-	$(PY) -m chatkit worker
+	$(VENV)/bin/chatkit worker
 
 lint: install-dev
 	$(VENV)/bin/ruff check .

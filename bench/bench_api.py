@@ -35,7 +35,7 @@ import uvicorn
 
 from bench.machine import machine
 from chatkit.api import CPU_WORKERS, create_app
-from chatkit.sample import sample_records
+from chatkit.domain.sample import sample_records
 from chatkit.settings import Settings
 
 RESULTS = Path(__file__).resolve().parent / "results" / "api.md"

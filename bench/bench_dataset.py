@@ -28,12 +28,11 @@ if __package__ in (None, ""):  # run as a file: make the repository importable
 
 from bench.bench_frame import _aggregates, _figures
 from bench.machine import machine
-from chatkit import datasets
-from chatkit.diagnostics import diagnose_all, paused_gc
-from chatkit.frame import sessions_frame
-from chatkit.models import ChatKitSession
-from chatkit.sample import sample_records
-from chatkit.store import Store, dataset_frames
+from chatkit.analytics.frame import sessions_frame
+from chatkit.domain.models import ChatKitSession
+from chatkit.domain.rules import diagnose_all, paused_gc
+from chatkit.domain.sample import sample_records
+from chatkit.store import Store, dataset_frames, datasets
 
 SIZES = (1_000, 100_000)
 REPEATS = {1_000: 5, 100_000: 1}  # best of N for the expensive stages
@@ -182,7 +181,7 @@ def main() -> None:
         "",
         "The issue's aim (issue 3): with 100,000 sessions the Overview under 3 s cold and 0.5 s on a",
         "warm rerun. A cold open used to pay `load_dataset` (validating every session) + diagnose +",
-        "`sessions_frame`; now it reads the frame stored with the data set (`chatkit.datasets.facts_frame`).",
+        "`sessions_frame`; now it reads the frame stored with the data set (`chatkit.store.datasets.facts_frame`).",
         "",
         "Each open uses a new `Store` (new database connections, as a restarted process; the OS file",
         "cache stays warm). CPU seconds are the process's own; wall seconds include waiting for the",

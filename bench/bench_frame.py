@@ -22,12 +22,12 @@ if __package__ in (None, ""):  # run as a file: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.machine import machine
-from chatkit import charts
-from chatkit.diagnostics import diagnose_all
-from chatkit.frame import counts_by, counts_over_time, kpis, sessions_frame, utilization_percentiles
-from chatkit.models import ChatKitSession
-from chatkit.sample import sample_records
-from chatkit.whatif import avoidance_thresholds, prevention_quotes, what_if
+from chatkit.analytics import charts
+from chatkit.analytics.frame import counts_by, counts_over_time, kpis, sessions_frame, utilization_percentiles
+from chatkit.analytics.whatif import avoidance_thresholds, prevention_quotes, what_if
+from chatkit.domain.models import ChatKitSession
+from chatkit.domain.rules import diagnose_all
+from chatkit.domain.sample import sample_records
 
 SIZES = (1_000, 100_000)
 REPEATS = {1_000: 5, 100_000: 1}  # best of N: small runs are cheap to repeat and noisy on a shared CPU
@@ -120,7 +120,7 @@ def main() -> None:
         "",
         f"`python -m bench.bench_frame`, run {stamp}.",
         "",
-        "Stages: raw records are generated (`chatkit.sample`), validated into `ChatKitSession`, diagnosed,",
+        "Stages: raw records are generated (`chatkit.domain.sample`), validated into `ChatKitSession`, diagnosed,",
         "turned into the sessions frame, aggregated (KPIs, counts by workflow/customer/hour, utilization",
         "percentiles, a what-if, thresholds and prevention quotes) and drawn as the Overview's figures.",
         "CPU seconds are the process's own time; wall seconds include waiting for a shared CPU.",

@@ -26,8 +26,8 @@ if __package__ in (None, ""):  # run as a file: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.machine import machine
-from chatkit.models import ChatKitSession
-from chatkit.sample import sample_records
+from chatkit.domain.models import ChatKitSession
+from chatkit.domain.sample import sample_records
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_REV = "9627005^"  # the parent of "models: one before-validator copying each record at most once"

@@ -31,12 +31,11 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from bench.machine import machine
-from chatkit import datasets
-from chatkit.diagnostics import diagnose_all
-from chatkit.frame import sessions_frame
-from chatkit.sample import sample_sessions
+from chatkit.analytics.frame import sessions_frame
+from chatkit.domain.rules import diagnose_all
+from chatkit.domain.sample import sample_sessions
 from chatkit.settings import load_settings
-from chatkit.store import Store
+from chatkit.store import Store, datasets
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")

@@ -21,8 +21,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from bench.machine import machine
-from chatkit.models import ChatKitSession
-from chatkit.sample import sample_sessions
+from chatkit.domain.models import ChatKitSession
+from chatkit.domain.sample import sample_sessions
 from chatkit.store import Store
 
 RESULTS = Path(__file__).resolve().parent / "results" / "store.md"

@@ -1,4 +1,4 @@
-"""`python -m chatkit`: analyze, summary, selftest, monitor, worker, api.
+"""`chatkit` (or `python -m chatkit`): analyze, summary, selftest, monitor, worker, api.
 
 Exit codes: 0 every row imported and analyzed; 1 `monitor` found a finding at or above `--fail-on`;
 2 a file or row was rejected (errors on stderr, good rows still analyzed and printed);
@@ -21,15 +21,15 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from chatkit.analyzer import (
+from chatkit.domain.models import ChatKitSession, ImportResult, SessionReport, Severity, SummaryReport
+from chatkit.domain.rules import diagnose_all
+from chatkit.domain.sample import SEED_SESSION
+from chatkit.ingest import import_paths
+from chatkit.reports.analyzer import (
     ChatKitAnalyzer,
     render_report_markdown,
     render_summary_markdown,
 )
-from chatkit.diagnostics import diagnose_all
-from chatkit.ingest import import_paths
-from chatkit.models import ChatKitSession, ImportResult, SessionReport, Severity, SummaryReport
-from chatkit.sample import SEED_SESSION
 from chatkit.settings import Settings, load_settings
 
 EXIT_OK, EXIT_FINDING, EXIT_REJECTED, EXIT_FAILED = 0, 1, 2, 3
@@ -51,7 +51,7 @@ def _positive_int(text: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m chatkit", description="Find out why ChatKit sessions were cancelled or expired."
+        prog="chatkit", description="Find out why ChatKit sessions were cancelled or expired."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress (never secrets) to stderr")
     # Also accepted after the command; SUPPRESS keeps the subcommand from resetting a leading -v.
@@ -326,8 +326,8 @@ def _stop_on_signals() -> threading.Event:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     try:
-        from chatkit.jobs import work_forever
         from chatkit.store import Store
+        from chatkit.worker import work_forever
     except ImportError as exc:
         print(f"error: the job worker is not available in this installation ({exc})", file=sys.stderr)
         return EXIT_FAILED

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from chatkit import ui
+from chatkit.web import ui
 
 ctx = ui.page_setup("batch")
 

@@ -3,7 +3,9 @@
 import pandas as pd
 import streamlit as st
 
-from chatkit import datasets, tables, ui
+from chatkit.analytics import tables
+from chatkit.store import datasets
+from chatkit.web import ui
 
 ctx = ui.page_setup("import")
 

@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from chatkit import tables, ui
+from chatkit.analytics import tables
+from chatkit.web import ui
 
 ctx = ui.page_setup("overview")
 

@@ -2,9 +2,10 @@
 
 import streamlit as st
 
-from chatkit import tables, ui
-from chatkit.analyzer import render_report_markdown
-from chatkit.diagnostics import diagnose
+from chatkit.analytics import tables
+from chatkit.domain.rules import diagnose
+from chatkit.reports.analyzer import render_report_markdown
+from chatkit.web import ui
 
 ctx = ui.page_setup("session")
 

@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from chatkit import ui
+from chatkit.web import ui
 
 ctx = ui.page_setup("settings")
 

@@ -13,7 +13,11 @@ import fakellm as fk
 import pytest
 from conftest import FAKE_API_KEY
 
-from chatkit.analyzer import (
+from chatkit.domain.models import Category, ChatKitSession, RootCause, SessionReport, Severity
+from chatkit.domain.rules import diagnose
+from chatkit.ingest import import_bytes
+from chatkit.llm.provider import OpenAICompatibleProvider
+from chatkit.reports.analyzer import (
     ChatKitAnalyzer,
     LLMAuthError,
     MemoryCache,
@@ -21,10 +25,6 @@ from chatkit.analyzer import (
     render_report_markdown,
     render_summary_markdown,
 )
-from chatkit.diagnostics import diagnose
-from chatkit.ingest import import_bytes
-from chatkit.models import Category, ChatKitSession, RootCause, SessionReport, Severity
-from chatkit.providers import OpenAICompatibleProvider
 from chatkit.settings import Settings
 
 SEED = json.loads((Path(__file__).parent / "fixtures" / "seed_session.json").read_text())

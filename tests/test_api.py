@@ -20,7 +20,7 @@ from fastapi.testclient import TestClient
 
 from chatkit import api
 from chatkit.api import create_app, token_id
-from chatkit.sample import SEED_SESSION
+from chatkit.domain.sample import SEED_SESSION
 from chatkit.settings import Settings
 from chatkit.store import Store
 

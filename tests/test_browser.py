@@ -19,9 +19,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from chatkit import datasets, frame, sample
+from chatkit.analytics import frame
+from chatkit.domain import sample
 from chatkit.settings import Settings
-from chatkit.store import Store
+from chatkit.store import Store, datasets
 
 pytestmark = pytest.mark.browser
 

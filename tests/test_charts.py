@@ -6,11 +6,11 @@ import pandas as pd
 import plotly.graph_objects as go
 import pytest
 
-from chatkit import charts
-from chatkit.charts import CATEGORY_COLORS, CATEGORY_LABELS, WEBGL_THRESHOLD
-from chatkit.frame import ENDED_CATEGORIES, counts_by, counts_over_time, empty_frame, sessions_frame
-from chatkit.models import Category
-from chatkit.sample import sample_sessions
+from chatkit.analytics import charts
+from chatkit.analytics.charts import CATEGORY_COLORS, CATEGORY_LABELS, WEBGL_THRESHOLD
+from chatkit.analytics.frame import ENDED_CATEGORIES, counts_by, counts_over_time, empty_frame, sessions_frame
+from chatkit.domain.models import Category
+from chatkit.domain.sample import sample_sessions
 
 ALL_CHARTS = [
     charts.requests_vs_limit,

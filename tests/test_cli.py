@@ -239,7 +239,7 @@ def test_selftest_reaches_the_llm_and_never_shows_the_key(cli_run, fake_llm, mon
 
 
 def test_worker_and_api_say_clearly_when_their_module_is_missing(monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "chatkit.jobs", None)
+    monkeypatch.setitem(sys.modules, "chatkit.worker", None)
     monkeypatch.setitem(sys.modules, "chatkit.api", None)
     assert cli.main(["worker", "--poll", "0.1"]) == 3
     assert cli.main(["api", "--port", "0"]) == 3
@@ -260,7 +260,7 @@ def test_a_progress_bar_goes_to_stderr_on_a_terminal(tmp_path):
     import struct
     import termios
 
-    from chatkit.sample import sample_records
+    from chatkit.domain.sample import sample_records
 
     path = write_jsonl(tmp_path / "many.jsonl", *sample_records(20))
     controller, terminal = pty.openpty()
@@ -292,7 +292,7 @@ def test_a_progress_bar_goes_to_stderr_on_a_terminal(tmp_path):
 
 
 def test_no_progress_bar_when_stderr_is_not_a_terminal(tmp_path):
-    from chatkit.sample import sample_records
+    from chatkit.domain.sample import sample_records
 
     path = write_jsonl(tmp_path / "many.jsonl", *sample_records(20))
     result = run("analyze", str(path), cwd=tmp_path)

@@ -8,12 +8,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from chatkit import datasets, diagnostics
-from chatkit.datasets import FRAME_VERSION, facts_frame, frame_from_bytes, frame_to_bytes, save_dataset
-from chatkit.frame import FRAME_COLUMNS, empty_frame, sessions_frame
-from chatkit.models import ChatKitSession
-from chatkit.sample import sample_sessions
-from chatkit.store import Store
+from chatkit.analytics.frame import FRAME_COLUMNS, empty_frame, sessions_frame
+from chatkit.domain import rules as diagnostics
+from chatkit.domain.models import ChatKitSession
+from chatkit.domain.sample import sample_sessions
+from chatkit.store import Store, datasets
+from chatkit.store.datasets import FRAME_VERSION, facts_frame, frame_from_bytes, frame_to_bytes, save_dataset
 
 
 @pytest.fixture

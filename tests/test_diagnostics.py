@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chatkit.diagnostics import RULES_MARKDOWN, diagnose, diagnose_all, paused_gc
-from chatkit.models import Category, ChatKitSession, Severity
-from chatkit.sample import SEED_SESSION as SEED
+from chatkit.domain.models import Category, ChatKitSession, Severity
+from chatkit.domain.rules import RULES_MARKDOWN, diagnose, diagnose_all, paused_gc
+from chatkit.domain.sample import SEED_SESSION as SEED
 
 T0 = "2025-03-14T12:00:00Z"
 
@@ -267,7 +267,7 @@ def test_deterministic_and_diagnose_all_keeps_order():
 
 
 def test_rules_table_is_markdown_and_in_the_docstring():
-    import chatkit.diagnostics as module
+    import chatkit.domain.rules as module
 
     assert RULES_MARKDOWN.startswith("| # | Category |")
     table = [line for line in RULES_MARKDOWN.splitlines() if line.startswith("|")]

@@ -8,8 +8,7 @@ import json
 
 import pytest
 
-from chatkit.export import CSV_COLUMNS, batch_json, batch_markdown, neutralize_cell, reports_csv
-from chatkit.models import (
+from chatkit.domain.models import (
     Category,
     ChatKitSession,
     Diagnosis,
@@ -19,6 +18,7 @@ from chatkit.models import (
     Severity,
     TokenUsage,
 )
+from chatkit.reports.export import CSV_COLUMNS, batch_json, batch_markdown, neutralize_cell, reports_csv
 
 
 def _report(session_id: str, *, reason_text: str = "over the limit", body: bool = True) -> SessionReport:

@@ -7,8 +7,7 @@ from datetime import UTC, datetime
 import pandas as pd
 import pytest
 
-from chatkit.diagnostics import diagnose_all
-from chatkit.frame import (
+from chatkit.analytics.frame import (
     FRAME_COLUMNS,
     MISSING_LABEL,
     Filters,
@@ -20,7 +19,8 @@ from chatkit.frame import (
     sessions_frame,
     utilization_percentiles,
 )
-from chatkit.models import ChatKitSession
+from chatkit.domain.models import ChatKitSession
+from chatkit.domain.rules import diagnose_all
 
 RECORDS = [
     {  # rate limited, 35 vs 30

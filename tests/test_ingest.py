@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from chatkit.domain.models import ChatKitSession, ImportResult, IssueLevel
 from chatkit.ingest import (
     import_bytes,
     import_files,
@@ -21,7 +22,6 @@ from chatkit.ingest import (
     import_text,
     merge_lifecycle,
 )
-from chatkit.models import ChatKitSession, ImportResult, IssueLevel
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from chatkit.jobs import BackgroundWorker, run_job, work_forever
-from chatkit.models import (
+from chatkit.domain.models import (
     Category,
     ChatKitSession,
     Diagnosis,
@@ -26,6 +25,7 @@ from chatkit.models import (
     TokenUsage,
 )
 from chatkit.store import Store
+from chatkit.worker import BackgroundWorker, run_job, work_forever
 
 TESTS_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(TESTS_DIR))  # the store suite's backend fixtures (SQLite, fresh Postgres schema)
@@ -327,7 +327,7 @@ import sys, time
 from pathlib import Path
 sys.path.insert(0, {tests!r})
 from test_jobs import StandInAnalyzer
-from chatkit.jobs import run_job
+from chatkit.worker import run_job
 from chatkit.store import Store
 
 store = Store({url!r})
@@ -390,8 +390,8 @@ def test_results_hold_no_secrets(store: Store) -> None:
 
 
 def test_a_job_with_the_real_offline_analyzer(store: Store) -> None:
-    from chatkit.analyzer import ChatKitAnalyzer
-    from chatkit.sample import sample_sessions
+    from chatkit.domain.sample import sample_sessions
+    from chatkit.reports.analyzer import ChatKitAnalyzer
     from chatkit.settings import Settings
 
     sessions = sample_sessions(12)
@@ -412,8 +412,8 @@ def test_a_job_with_the_real_offline_analyzer(store: Store) -> None:
 
 def test_stop_and_rerun_against_an_llm_server_reuse_the_cache(store: Store, fake_llm, llm_settings) -> None:
     """Real HTTP through the real `openai` client: stop mid-way, then the done sessions cost no call."""
-    from chatkit.analyzer import ChatKitAnalyzer
-    from chatkit.sample import sample_sessions
+    from chatkit.domain.sample import sample_sessions
+    from chatkit.reports.analyzer import ChatKitAnalyzer
 
     fake_llm.latency_s = 0.1
     sessions = sample_sessions(30)
@@ -445,8 +445,8 @@ def test_stop_and_rerun_against_an_llm_server_reuse_the_cache(store: Store, fake
 def test_a_rejected_key_fails_the_job_clearly(store: Store, fake_llm, llm_settings) -> None:
     from fakellm import unauthorized
 
-    from chatkit.analyzer import ChatKitAnalyzer
-    from chatkit.sample import sample_sessions
+    from chatkit.domain.sample import sample_sessions
+    from chatkit.reports.analyzer import ChatKitAnalyzer
 
     fake_llm.push(*[unauthorized() for _ in range(10)])
     analyzer = ChatKitAnalyzer(llm_settings(llm_concurrency=1), store=store)

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chatkit.frame import MISSING_LABEL, Filters
-from chatkit.links import (
+from chatkit.analytics.frame import MISSING_LABEL, Filters
+from chatkit.web.links import (
     MAX_SEARCH,
     LinkState,
     carried,

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from chatkit.domain.models import ChatKitSession, parse_timestamp, strip_secrets
 from chatkit.ingest import import_records
-from chatkit.models import ChatKitSession, parse_timestamp, strip_secrets
 
 FIXTURES = Path(__file__).parent / "fixtures"
 T0 = datetime(2024, 4, 5, 19, 34, 38, tzinfo=UTC)  # 1712345678

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import re
 
-from chatkit.diagnostics import diagnose, diagnose_all
-from chatkit.models import ChatKitSession
-from chatkit.prompts import (
+from chatkit.domain.models import ChatKitSession
+from chatkit.domain.rules import diagnose, diagnose_all
+from chatkit.domain.sample import SEED_SESSION as SEED
+from chatkit.llm.prompts import (
     PROMPT_VERSION,
     Pseudonymizer,
     aggregates,
@@ -17,7 +18,6 @@ from chatkit.prompts import (
     session_messages,
     summary_messages,
 )
-from chatkit.sample import SEED_SESSION as SEED
 
 
 def data_block(messages) -> dict:

@@ -10,7 +10,7 @@ import fakellm as fk
 import pytest
 from conftest import FAKE_API_KEY
 
-from chatkit.providers import (
+from chatkit.llm.provider import (
     LLMAuthError,
     LLMError,
     LLMRateLimitError,

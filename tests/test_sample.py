@@ -6,9 +6,9 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from chatkit.diagnostics import diagnose, diagnose_all
-from chatkit.models import Category, ChatKitSession
-from chatkit.sample import DAY_START, SEED_SESSION, sample_records, sample_sessions
+from chatkit.domain.models import Category, ChatKitSession
+from chatkit.domain.rules import diagnose, diagnose_all
+from chatkit.domain.sample import DAY_START, SEED_SESSION, sample_records, sample_sessions
 
 
 def test_deterministic():

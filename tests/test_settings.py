@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from chatkit.analyzer import ChatKitAnalyzer
+from chatkit.reports.analyzer import ChatKitAnalyzer
 from chatkit.settings import Settings, load_settings
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()

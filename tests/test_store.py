@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from chatkit.models import ChatKitSession
+from chatkit.domain.models import ChatKitSession
 from chatkit.settings import Settings
 from chatkit.store import AUDIT_MAX_IDS, Store
 

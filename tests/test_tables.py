@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from chatkit import sample, tables
-from chatkit.diagnostics import diagnose, diagnose_all
-from chatkit.frame import ENDED_CATEGORIES, sessions_frame
-from chatkit.ingest import import_records
-from chatkit.models import ChatKitSession, ImportIssue
-from chatkit.sample import SEED_SESSION
-from chatkit.tables import (
+from chatkit.analytics import tables
+from chatkit.analytics.frame import ENDED_CATEGORIES, sessions_frame
+from chatkit.analytics.tables import (
     JOB_RESULT_COLUMNS,
     TABLE_COLUMNS,
     chart_pick,
@@ -27,6 +23,11 @@ from chatkit.tables import (
     threshold_table,
     what_if_bounds,
 )
+from chatkit.domain import sample
+from chatkit.domain.models import ChatKitSession, ImportIssue
+from chatkit.domain.rules import diagnose, diagnose_all
+from chatkit.domain.sample import SEED_SESSION
+from chatkit.ingest import import_records
 
 
 def sample_frame(n: int = 400) -> pd.DataFrame:

@@ -15,11 +15,13 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from chatkit import charts, datasets, sample, ui
-from chatkit.diagnostics import diagnose
-from chatkit.models import ChatKitSession, SessionReport
+from chatkit.analytics import charts
+from chatkit.domain import sample
+from chatkit.domain.models import ChatKitSession, SessionReport
+from chatkit.domain.rules import diagnose
 from chatkit.settings import Settings, load_settings
-from chatkit.store import Store
+from chatkit.store import Store, datasets
+from chatkit.web import ui
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 PAGES = list(ui.PAGE_FILES.values())

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from chatkit.frame import MISSING_LABEL, empty_frame, sessions_frame
-from chatkit.models import ChatKitSession
-from chatkit.whatif import WhatIfResult, avoidance_thresholds, prevention_quotes, what_if
+from chatkit.analytics.frame import MISSING_LABEL, empty_frame, sessions_frame
+from chatkit.analytics.whatif import WhatIfResult, avoidance_thresholds, prevention_quotes, what_if
+from chatkit.domain.models import ChatKitSession
 
 
 def rate_limited(i: int, workflow: str | None, limit: int, requests: int | None) -> ChatKitSession:

@@ -23,14 +23,14 @@ from typing import ClassVar, Protocol
 
 from pydantic import BaseModel
 
-from chatkit.models import ChatKitSession, SessionReport
+from chatkit.domain.models import ChatKitSession, SessionReport
 from chatkit.store import Store
 
 log = logging.getLogger(__name__)
 
 
 class BatchAnalyzer(Protocol):
-    """What a job needs from `chatkit.analyzer.ChatKitAnalyzer`."""
+    """What a job needs from `chatkit.reports.analyzer.ChatKitAnalyzer`."""
 
     def analyze_batch(
         self,

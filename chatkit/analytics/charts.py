@@ -1,4 +1,4 @@
-"""Plotly figures for the Overview page, built from the sessions frame (`chatkit.frame`).
+"""Plotly figures for the Overview page, built from the sessions frame (`chatkit.analytics.frame`).
 
 Every function returns a `plotly.graph_objects.Figure` and never raises on empty input: it returns an
 empty figure whose annotation says which data is missing. Point charts carry the session id in
@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from chatkit.frame import CATEGORIES, ENDED_CATEGORIES, MISSING_LABEL, counts_by, counts_over_time
+from chatkit.analytics.frame import CATEGORIES, ENDED_CATEGORIES, MISSING_LABEL, counts_by, counts_over_time
 
 CATEGORY_COLORS: dict[str, str] = {
     "rate_limited": "#D1495B",

@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel
 
-from chatkit.frame import MISSING_LABEL
-from chatkit.models import API_TTL_RANGE_S, Category
+from chatkit.analytics.frame import MISSING_LABEL
+from chatkit.domain.models import API_TTL_RANGE_S, Category
 
 THRESHOLD_SHARES = (50, 90, 99)
 QUOTE_SHARE = 90  # prevention quotes propose the limit/TTL that avoids at least this share

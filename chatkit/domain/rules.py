@@ -41,7 +41,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 
-from chatkit.models import Category, ChatKitSession, Diagnosis, Severity
+from chatkit.domain.models import Category, ChatKitSession, Diagnosis, Severity
 
 RULES_MARKDOWN = """\
 | # | Category | When (first match wins) | Severity | Confidence |

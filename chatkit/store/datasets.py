@@ -16,9 +16,9 @@ from collections.abc import Sequence
 import pandas as pd
 import pyarrow as pa
 
-from chatkit import diagnostics
-from chatkit.frame import FRAME_COLUMNS, empty_frame, sessions_frame
-from chatkit.models import ChatKitSession
+from chatkit.analytics.frame import FRAME_COLUMNS, empty_frame, sessions_frame
+from chatkit.domain import rules as diagnostics
+from chatkit.domain.models import ChatKitSession
 from chatkit.store import Store
 
 # Bump when diagnose() or sessions_frame() compute something different while the rules table and the

@@ -1,7 +1,7 @@
 """Streamlit glue shared by every page: setup, sidebar, widgets, cached data access.
 
 The only module of `chatkit` that imports Streamlit. What it shows is computed without Streamlit in
-`chatkit.links` (the URL's parameters) and `chatkit.tables` (tables, rows and labels). Pages call
+`chatkit.web.links` (the URL's parameters) and `chatkit.analytics.tables` (tables, rows and labels). Pages call
 `page_setup()` first; it is idempotent and needs nothing from `app.py`, because a deep link on a
 freshly started server can run a page file on its own (streamlit#9624).
 
@@ -27,17 +27,21 @@ import plotly.graph_objects as go
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
-from chatkit import charts, datasets, export, frame, sample, tables, whatif
-from chatkit.analyzer import (
+from chatkit.analytics import charts, frame, tables, whatif
+from chatkit.domain import sample
+from chatkit.domain.models import ChatKitSession, Diagnosis, ImportResult, SessionReport, SummaryReport
+from chatkit.ingest import import_files
+from chatkit.reports import export
+from chatkit.reports.analyzer import (
     ChatKitAnalyzer,
     LLMAuthError,
     LLMError,
     render_report_markdown,
     render_summary_markdown,
 )
-from chatkit.ingest import import_files
-from chatkit.jobs import BackgroundWorker
-from chatkit.links import (
+from chatkit.settings import Settings, load_settings
+from chatkit.store import DatasetInfo, JobRecord, Store, datasets
+from chatkit.web.links import (
     LIST_PARAMS,
     MAX_SEARCH,
     STREAMLIT_PARAMS,
@@ -51,9 +55,7 @@ from chatkit.links import (
     time_bounds,
     with_filters,
 )
-from chatkit.models import ChatKitSession, Diagnosis, ImportResult, SessionReport, SummaryReport
-from chatkit.settings import Settings, load_settings
-from chatkit.store import DatasetInfo, JobRecord, Store
+from chatkit.worker import BackgroundWorker
 
 APP_TITLE = "ChatKit Session Analytics"
 
@@ -214,7 +216,7 @@ def cached_kpis(dataset_id: str, filters_json: str, _store: Store) -> dict[str, 
 
 @st.cache_data(max_entries=64, ttl=3600, show_spinner=False)
 def cached_figure(name: str, dataset_id: str, filters_json: str, _store: Store, **options: Any) -> go.Figure:
-    """One of `chatkit.charts`' figures for the filtered data."""
+    """One of `chatkit.analytics.charts`' figures for the filtered data."""
     df = filtered_frame(dataset_id, filters_json, _store)
     if name in tables.POINT_CHARTS:
         df = tables.drawn_rows(df)
@@ -692,7 +694,7 @@ def chart_title(title: str, caption: str) -> None:
 
 
 def chart_figure(ctx: PageContext, name: str, title: str, **options: Any) -> tables.ChartPick | None:
-    """One of `chatkit.charts`' figures; returns what the user selected on it, if anything."""
+    """One of `chatkit.analytics.charts`' figures; returns what the user selected on it, if anything."""
     assert ctx.dataset is not None
     figure = cached_figure(name, ctx.dataset.id, ctx.filters_json, ctx.store, **options)
     key = "chart_" + name + "".join(f"_{v}" for v in options.values())

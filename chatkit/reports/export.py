@@ -12,7 +12,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from chatkit.models import ChatKitSession, SessionReport, SummaryReport
+from chatkit.domain.models import ChatKitSession, SessionReport, SummaryReport
 
 # Characters that make Excel, LibreOffice or Google Sheets treat a cell as a formula or command,
 # including the full-width forms some spreadsheets normalise.

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, ClassVar
 
-from chatkit.models import Category, ChatKitSession, Diagnosis, ReportBody, SessionReport, Severity
+from chatkit.domain.models import Category, ChatKitSession, Diagnosis, ReportBody, SessionReport, Severity
 
 # Part of every cache key: change it whenever the prompts change what the model is asked.
 PROMPT_VERSION = "2025-06-report-v1"

@@ -1,6 +1,6 @@
 """What the dashboard shows as tables, rows and labels, built from plain data without Streamlit.
 
-Each function takes sessions, a facts frame (`chatkit.frame`) or stored dicts and returns a DataFrame,
+Each function takes sessions, a facts frame (`chatkit.analytics.frame`) or stored dicts and returns a DataFrame,
 a string or a small dict, ready for a widget. Nothing here mutates its input: the frames come from
 Streamlit's caches, which must never be changed in place.
 """
@@ -14,8 +14,8 @@ from typing import Any
 
 import pandas as pd
 
-from chatkit import frame
-from chatkit.models import ChatKitSession, Diagnosis, ImportIssue
+from chatkit.analytics import frame
+from chatkit.domain.models import ChatKitSession, Diagnosis, ImportIssue
 
 # ---------------------------------------------------------------------------------------------
 # Import

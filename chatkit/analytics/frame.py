@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, field_validator
 
-from chatkit.diagnostics import diagnose_all, paused_gc
-from chatkit.models import Category, ChatKitSession, Diagnosis, Severity
+from chatkit.domain.models import Category, ChatKitSession, Diagnosis, Severity
+from chatkit.domain.rules import diagnose_all, paused_gc
 
 FRAME_COLUMNS: list[str] = [
     "session_id",

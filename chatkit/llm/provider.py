@@ -20,7 +20,7 @@ from urllib.parse import urlparse
 
 from aiolimiter import AsyncLimiter
 
-from chatkit.models import TokenUsage
+from chatkit.domain.models import TokenUsage
 from chatkit.settings import Settings
 
 if TYPE_CHECKING:

@@ -24,7 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.pool import StaticPool
 
-from chatkit.models import ChatKitSession, is_secret_key
+from chatkit.domain.models import ChatKitSession, is_secret_key
 from chatkit.settings import Settings
 
 JOB_STATUSES = ("queued", "running", "stopping", "stopped", "done", "failed")
@@ -57,7 +57,7 @@ class _UTCDateTime(sa.types.TypeDecorator[datetime]):
 
 metadata = sa.MetaData()
 
-datasets = sa.Table(
+datasets_table = sa.Table(
     "datasets",
     metadata,
     sa.Column("id", sa.String(64), primary_key=True),
@@ -341,7 +341,7 @@ class Store:
             "session_count": len(texts),
         }
         with self._write() as conn:
-            inserted = self._insert_new(conn, datasets, row, "id")
+            inserted = self._insert_new(conn, datasets_table, row, "id")
             if inserted:
                 rows = [
                     {"dataset_id": dataset_id, "position": i, "session_id": s.id, "data": text}
@@ -353,7 +353,11 @@ class Store:
 
     def load_dataset(self, dataset_id: str) -> DatasetRecord | None:
         with self._read() as conn:
-            row = conn.execute(sa.select(datasets).where(datasets.c.id == dataset_id)).mappings().first()
+            row = (
+                conn.execute(sa.select(datasets_table).where(datasets_table.c.id == dataset_id))
+                .mappings()
+                .first()
+            )
             if row is None:
                 return None
             texts = conn.execute(
@@ -367,7 +371,11 @@ class Store:
     def dataset_info(self, dataset_id: str) -> DatasetInfo | None:
         """The data set's name, date, files and size, without reading its sessions."""
         with self._read() as conn:
-            row = conn.execute(sa.select(datasets).where(datasets.c.id == dataset_id)).mappings().first()
+            row = (
+                conn.execute(sa.select(datasets_table).where(datasets_table.c.id == dataset_id))
+                .mappings()
+                .first()
+            )
         return None if row is None else _dataset_info(row)
 
     def load_session(self, dataset_id: str, session_id: str) -> ChatKitSession | None:
@@ -407,7 +415,9 @@ class Store:
 
     def list_datasets(self) -> list[DatasetInfo]:
         with self._read() as conn:
-            rows = conn.execute(sa.select(datasets).order_by(datasets.c.created_at.desc())).mappings()
+            rows = conn.execute(
+                sa.select(datasets_table).order_by(datasets_table.c.created_at.desc())
+            ).mappings()
             return [_dataset_info(row) for row in rows]
 
     def delete_dataset(self, dataset_id: str) -> None:
@@ -415,7 +425,7 @@ class Store:
         with self._write() as conn:
             conn.execute(dataset_frames.delete().where(dataset_frames.c.dataset_id == dataset_id))
             conn.execute(dataset_sessions.delete().where(dataset_sessions.c.dataset_id == dataset_id))
-            conn.execute(datasets.delete().where(datasets.c.id == dataset_id))
+            conn.execute(datasets_table.delete().where(datasets_table.c.id == dataset_id))
 
     # ---- derived frames --------------------------------------------------------------------------
 

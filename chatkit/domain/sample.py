@@ -13,8 +13,8 @@ import random
 from datetime import UTC, datetime
 from typing import Any
 
-from chatkit.diagnostics import paused_gc
-from chatkit.models import ChatKitSession
+from chatkit.domain.models import ChatKitSession
+from chatkit.domain.rules import paused_gc
 
 # The seed's own example session (its enriched shape): the placeholder on the Import page, the REST API's
 # documented example and `selftest`'s analysis. Shared: copy it before changing anything in it.

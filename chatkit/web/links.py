@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from chatkit import frame
-from chatkit.models import parse_timestamp
+from chatkit.analytics import frame
+from chatkit.domain.models import parse_timestamp
 
 # Query parameter -> Filters field, for the list-valued filters.
 LIST_PARAMS = {"cat": "categories", "wf": "workflows", "cust": "customers", "status": "statuses"}

@@ -45,8 +45,7 @@ from typing import Any
 import json5
 from pydantic import ValidationError
 
-from chatkit.diagnostics import paused_gc
-from chatkit.models import (
+from chatkit.domain.models import (
     ChatKitSession,
     ImportIssue,
     ImportResult,
@@ -54,6 +53,7 @@ from chatkit.models import (
     StatusChange,
     is_secret_key,
 )
+from chatkit.domain.rules import paused_gc
 
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
 MAX_DEPTH = 64  # a session is 3-4 levels deep; anything far deeper is not an export

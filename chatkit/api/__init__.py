@@ -38,10 +38,15 @@ from slowapi.util import get_remote_address
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from chatkit.analyzer import ChatKitAnalyzer, LLMAuthError, render_report_markdown, render_summary_markdown
+from chatkit.domain.models import ChatKitSession, Diagnosis, ImportIssue, SessionReport, SummaryReport
+from chatkit.domain.sample import SEED_SESSION
 from chatkit.ingest import import_records
-from chatkit.models import ChatKitSession, Diagnosis, ImportIssue, SessionReport, SummaryReport
-from chatkit.sample import SEED_SESSION
+from chatkit.reports.analyzer import (
+    ChatKitAnalyzer,
+    LLMAuthError,
+    render_report_markdown,
+    render_summary_markdown,
+)
 from chatkit.settings import Settings, load_settings
 from chatkit.store import Store
 

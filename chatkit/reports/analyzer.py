@@ -25,9 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 import json5
 from pydantic import ValidationError
 
-from chatkit.diagnostics import diagnose, diagnose_all
-from chatkit.ingest import merge_lifecycle
-from chatkit.models import (
+from chatkit.domain.models import (
     Category,
     ChatKitSession,
     Diagnosis,
@@ -38,7 +36,9 @@ from chatkit.models import (
     SummaryReport,
     TokenUsage,
 )
-from chatkit.prompts import (
+from chatkit.domain.rules import diagnose, diagnose_all
+from chatkit.ingest import merge_lifecycle
+from chatkit.llm.prompts import (
     PROMPT_VERSION,
     REPORT_FORMAT,
     Pseudonymizer,
@@ -50,7 +50,7 @@ from chatkit.prompts import (
     session_messages,
     summary_messages,
 )
-from chatkit.providers import (
+from chatkit.llm.provider import (
     LLMAuthError,
     LLMError,
     LLMProvider,
@@ -375,7 +375,7 @@ def _offline_summary_text(agg: dict[str, Any], quotes: Sequence[str]) -> str:
 class _Context:
     """What one analysis run shares: pseudonyms of its data set and its what-if numbers.
 
-    The quotes come from chatkit.whatif per workflow (None: the whole data set), each computed on first
+    The quotes come from chatkit.analytics.whatif per workflow (None: the whole data set), each computed on first
     use: a single session needs one scope, a summary only the data set's, a cache hit none.
     """
 
@@ -397,9 +397,9 @@ class _Context:
         if workflow is not None and workflow not in self._ended:
             return []
         if workflow not in self._quotes:
-            # Imported here: pandas costs seconds at start-up and `import chatkit.analyzer` should not pay it.
-            from chatkit.frame import sessions_frame
-            from chatkit.whatif import prevention_quotes
+            # Imported here: pandas costs seconds at start-up and `import chatkit.reports.analyzer` should not pay it.
+            from chatkit.analytics.frame import sessions_frame
+            from chatkit.analytics.whatif import prevention_quotes
 
             if self._frame is None:
                 self._frame = sessions_frame(self._sessions, self._diagnoses)
