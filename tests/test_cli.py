@@ -11,11 +11,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from conftest import FAKE_API_KEY
+from support import FAKE_API_KEY, ROOT
 
 from chatkit import cli
 
-ROOT = Path(__file__).resolve().parent.parent
 SEED_FILE = ROOT / "tests" / "fixtures" / "seed_session.json"
 SEED = json.loads(SEED_FILE.read_text())
 SECTIONS = ("### Root cause", "### Impact", "### Recovery steps", "### Prevention")

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
+from support import ROOT
 
 from chatkit.reports.analyzer import ChatKitAnalyzer
 from chatkit.settings import Settings, load_settings
 
-README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+README = (ROOT / "README.md").read_text()
 
 
 def readme_table() -> dict[str, str]:

@@ -7,11 +7,10 @@ import logging
 import re
 import threading
 import time
-from pathlib import Path
 
-import fakellm as fk
 import pytest
-from conftest import FAKE_API_KEY
+from support import FAKE_API_KEY, FIXTURES
+from support import fakellm as fk
 
 from chatkit.domain.models import Category, ChatKitSession, RootCause, SessionReport, Severity
 from chatkit.domain.rules import diagnose
@@ -27,7 +26,7 @@ from chatkit.reports.analyzer import (
 )
 from chatkit.settings import Settings
 
-SEED = json.loads((Path(__file__).parent / "fixtures" / "seed_session.json").read_text())
+SEED = json.loads((FIXTURES / "seed_session.json").read_text())
 CLIENT_SECRET = "ek_live_CLIENT-SECRET-987"
 SECTIONS = ("### Root cause", "### Impact", "### Recovery steps", "### Prevention")
 
@@ -111,7 +110,7 @@ def test_offline_reports_every_category(overrides, category):
 
 def test_lifecycle_records_passed_to_the_python_api_are_one_session_not_two():
     """A create and a cancel response of one id, handed over as raw dicts, as the importers merge them."""
-    lines = (Path(__file__).parent / "fixtures" / "lifecycle_responses.jsonl").read_text().splitlines()
+    lines = (FIXTURES / "lifecycle_responses.jsonl").read_text().splitlines()
     records = [json.loads(line) for line in lines]  # cksess_life active, cksess_other, cksess_life cancelled
     analyzer = offline()
 

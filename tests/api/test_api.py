@@ -12,11 +12,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import fakellm
 import pytest
-from conftest import FAKE_API_KEY as LLM_KEY
-from fakellm import FAKE_MODEL, FakeLLM
 from fastapi.testclient import TestClient
+from support import FAKE_API_KEY as LLM_KEY
+from support import fakellm
+from support.fakellm import FAKE_MODEL, FakeLLM
 
 from chatkit import api
 from chatkit.api import create_app, token_id

@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
+from support import ROOT
 
 from chatkit.analytics import charts
 from chatkit.domain import sample
@@ -23,7 +24,7 @@ from chatkit.settings import Settings, load_settings
 from chatkit.store import Store, datasets
 from chatkit.web import ui
 
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
+APP = str(ROOT / "app.py")
 PAGES = list(ui.PAGE_FILES.values())
 SAMPLE_N = 120
 TIMEOUT = 60
@@ -464,7 +465,7 @@ def use_fake_llm(monkeypatch: pytest.MonkeyPatch, fake_llm: Any, **extra: str) -
 def test_stop_button_ends_a_running_job_and_keeps_what_is_done(
     monkeypatch: pytest.MonkeyPatch, fake_llm: Any
 ) -> None:
-    from fakellm import good_json
+    from support.fakellm import good_json
 
     use_fake_llm(monkeypatch, fake_llm, LLM_CONCURRENCY="1", LLM_REQUESTS_PER_MINUTE="1000")
     fake_llm.push(*[good_json(delay_s=0.7) for _ in range(40)])
@@ -673,7 +674,7 @@ def test_the_right_password_opens_the_linked_view_and_a_wrong_one_does_not(
 def test_a_failed_llm_analysis_keeps_its_warning_on_every_rerun(
     monkeypatch: pytest.MonkeyPatch, fake_llm: Any
 ) -> None:
-    from fakellm import server_error
+    from support.fakellm import server_error
 
     use_fake_llm(monkeypatch, fake_llm, LLM_MAX_RETRIES="0")
     fake_llm.push(*[server_error() for _ in range(10)])

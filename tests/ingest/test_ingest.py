@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from support import FIXTURES
 
 from chatkit.domain.models import ChatKitSession, ImportResult, IssueLevel
 from chatkit.ingest import (
@@ -22,8 +23,6 @@ from chatkit.ingest import (
     import_text,
     merge_lifecycle,
 )
-
-FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def fixture(name: str) -> bytes:

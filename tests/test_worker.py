@@ -7,135 +7,20 @@ import subprocess
 import sys
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from support import StandInAnalyzer, make_sessions
 
 from chatkit.domain.models import (
-    Category,
-    ChatKitSession,
-    Diagnosis,
-    ReportBody,
-    RootCause,
     SessionReport,
-    Severity,
     SummaryReport,
-    TokenUsage,
 )
 from chatkit.store import Store
 from chatkit.worker import BackgroundWorker, run_job, work_forever
 
 TESTS_DIR = Path(__file__).resolve().parent
-sys.path.insert(0, str(TESTS_DIR))  # the store suite's backend fixtures (SQLite, fresh Postgres schema)
-import test_store  # noqa: E402
-from test_store import make_sessions  # noqa: E402
-
-# Fixtures shared with the store suite: every job test runs on SQLite and on PostgreSQL.
-store_url = test_store.store_url
-open_store = test_store.open_store
-store = test_store.store
-postgres_store_url = test_store.postgres_store_url
-
-
-class StandInAnalyzer:
-    """A small, deterministic analyzer with the batch interface of ChatKitAnalyzer.
-
-    It logs every session it analyzes (to memory, and to `log_path` when given, for worker processes),
-    so tests can prove nothing was analyzed twice.
-    """
-
-    provider_name = "standin"
-    model = "standin-1"
-
-    def __init__(
-        self,
-        *,
-        delay_s: float = 0.0,
-        error_ids: Sequence[str] = (),
-        raise_after: int | None = None,
-        log_path: Path | None = None,
-    ) -> None:
-        self.delay_s = delay_s
-        self.error_ids = set(error_ids)
-        self.raise_after = raise_after
-        self.log_path = log_path
-        self.analyzed: list[str] = []
-        self._lock = threading.Lock()
-
-    def analyze(self, session: ChatKitSession) -> SessionReport:
-        time.sleep(self.delay_s)
-        with self._lock:
-            if self.raise_after is not None and len(self.analyzed) >= self.raise_after:
-                raise RuntimeError("provider rejected the key (401)")
-            self.analyzed.append(session.id)
-            if self.log_path is not None:
-                with self.log_path.open("a") as log:
-                    log.write(session.id + "\n")
-        over = (session.current_requests or 0) > (session.rate_limit or 0)
-        category = Category.rate_limited if over else Category.cancelled_manually
-        diagnosis = Diagnosis(
-            session_id=session.id,
-            category=category,
-            severity=Severity.warning,
-            confidence=1.0,
-            evidence=[f"{session.current_requests} requests vs limit {session.rate_limit}"],
-        )
-        if session.id in self.error_ids:
-            return SessionReport(
-                session_id=session.id,
-                diagnosis=diagnosis,
-                provider=self.provider_name,
-                model=self.model,
-                error="stand-in failure for this session",
-            )
-        body = ReportBody(
-            root_cause=RootCause(category=category, summary=f"{session.id} was {category}"),
-            impact="one conversation cut off",
-            recovery_steps=["start a new session"],
-            prevention=["raise the limit"],
-            severity=Severity.warning,
-            confidence=1.0,
-        )
-        return SessionReport(
-            session_id=session.id,
-            diagnosis=diagnosis,
-            body=body,
-            provider=self.provider_name,
-            model=self.model,
-            usage=TokenUsage(prompt_tokens=7, completion_tokens=3, total_tokens=10),
-        )
-
-    def analyze_batch(
-        self,
-        sessions: Sequence[ChatKitSession],
-        *,
-        progress: Callable[[int, int, SessionReport], None] | None = None,
-        cancel: threading.Event | None = None,
-        use_cache: bool = True,
-    ) -> list[SessionReport]:
-        reports: list[SessionReport] = []
-        for session in sessions:
-            if cancel is not None and cancel.is_set():
-                break
-            reports.append(self.analyze(session))
-            if progress is not None:
-                progress(len(reports), len(sessions), reports[-1])
-        return reports
-
-    def summarize(
-        self, sessions: Sequence[ChatKitSession], reports: Sequence[SessionReport] | None = None
-    ) -> SummaryReport:
-        reports = reports or []
-        return SummaryReport(
-            total_sessions=len(sessions),
-            counts_by_category=dict(Counter(str(r.diagnosis.category) for r in reports)),
-            text=f"{len(reports)} reports over {len(sessions)} sessions",
-            provider=self.provider_name,
-            model=self.model,
-            usage=TokenUsage(total_tokens=5),
-        )
 
 
 def wait_for(condition: Callable[[], bool], timeout_s: float = 15.0) -> None:
@@ -326,7 +211,7 @@ WORKER_PROCESS = """
 import sys, time
 from pathlib import Path
 sys.path.insert(0, {tests!r})
-from test_jobs import StandInAnalyzer
+from support import StandInAnalyzer
 from chatkit.worker import run_job
 from chatkit.store import Store
 
@@ -443,7 +328,7 @@ def test_stop_and_rerun_against_an_llm_server_reuse_the_cache(store: Store, fake
 
 
 def test_a_rejected_key_fails_the_job_clearly(store: Store, fake_llm, llm_settings) -> None:
-    from fakellm import unauthorized
+    from support.fakellm import unauthorized
 
     from chatkit.domain.sample import sample_sessions
     from chatkit.reports.analyzer import ChatKitAnalyzer

@@ -6,9 +6,9 @@ import asyncio
 import logging
 import time
 
-import fakellm as fk
 import pytest
-from conftest import FAKE_API_KEY
+from support import FAKE_API_KEY
+from support import fakellm as fk
 
 from chatkit.llm.provider import (
     LLMAuthError,

@@ -5,15 +5,14 @@ from __future__ import annotations
 import json
 import math
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
+from support import FIXTURES
 
 from chatkit.domain.models import ChatKitSession, parse_timestamp, strip_secrets
 from chatkit.ingest import import_records
 
-FIXTURES = Path(__file__).parent / "fixtures"
 T0 = datetime(2024, 4, 5, 19, 34, 38, tzinfo=UTC)  # 1712345678
 
 

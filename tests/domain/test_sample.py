@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from pathlib import Path
+
+from support import FIXTURES
 
 from chatkit.domain.models import Category, ChatKitSession
 from chatkit.domain.rules import diagnose, diagnose_all
@@ -60,7 +61,7 @@ def test_one_day_five_workflows_thirty_customers():
 
 def test_seed_fixture_file_is_the_seed_session():
     # The CLI and ingest tests read the fixture file; the app, API and selftest use SEED_SESSION.
-    fixture = Path(__file__).parent / "fixtures" / "seed_session.json"
+    fixture = FIXTURES / "seed_session.json"
     assert json.loads(fixture.read_text()) == SEED_SESSION
 
 

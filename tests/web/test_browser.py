@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from support import ROOT
 
 from chatkit.analytics import frame
 from chatkit.domain import sample
@@ -26,7 +27,7 @@ from chatkit.store import Store, datasets
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[1]
+
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

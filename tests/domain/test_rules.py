@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support import ROOT
 
 from chatkit.domain.models import Category, ChatKitSession, Severity
 from chatkit.domain.rules import RULES_MARKDOWN, diagnose, diagnose_all, paused_gc
@@ -351,9 +352,8 @@ def test_any_session_gets_a_consistent_diagnosis(status, limit, requests, ttl, c
 
 
 def test_the_readme_shows_the_rules_the_code_applies():
-    from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    readme = (ROOT / "README.md").read_text()
     table = [line for line in RULES_MARKDOWN.splitlines() if line.startswith("|")]
     missing = [line for line in table if line not in readme]
     assert not missing, "README's 'How it decides' table differs from RULES_MARKDOWN: " + repr(missing)
