@@ -51,6 +51,7 @@ worker: install
 lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 
 bench: install-dev
 	$(PY) -m bench

@@ -1,0 +1,7 @@
+"""`python -m chatkit ...`: see chatkit.cli."""
+
+import sys
+
+from chatkit.cli import main
+
+sys.exit(main())

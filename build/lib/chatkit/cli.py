@@ -1,0 +1,400 @@
+"""`chatkit` (or `python -m chatkit`): analyze, summary, selftest, monitor, worker, api.
+
+Exit codes: 0 every row imported and analyzed; 1 `monitor` found a finding at or above `--fail-on`;
+2 a file or row was rejected (errors on stderr, good rows still analyzed and printed);
+3 the run itself failed (a setting that does not validate, analysis or LLM summary errors, provider
+unreachable, webhook failed, module missing, any other error): never 1, which means a finding.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import ValidationError
+
+from chatkit.domain.models import ChatKitSession, ImportResult, SessionReport, Severity, SummaryReport
+from chatkit.domain.rules import diagnose_all
+from chatkit.domain.sample import SEED_SESSION
+from chatkit.ingest import import_paths
+from chatkit.reports.analyzer import (
+    ChatKitAnalyzer,
+    render_report_markdown,
+    render_summary_markdown,
+)
+from chatkit.settings import Settings, load_settings
+
+EXIT_OK, EXIT_FINDING, EXIT_REJECTED, EXIT_FAILED = 0, 1, 2, 3
+
+_SEVERITY_RANK = {Severity.info: 0, Severity.warning: 1, Severity.critical: 2}
+
+log = logging.getLogger("chatkit.cli")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="chatkit", description="Find out why ChatKit sessions were cancelled or expired."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress (never secrets) to stderr")
+    # Also accepted after the command; SUPPRESS keeps the subcommand from resetting a leading -v.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def llm_options(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "--provider", help="openrouter, openai or offline (default: settings; offline without a key)"
+        )
+        sub.add_argument("--model", help="model name sent to the endpoint")
+
+    analyze = commands.add_parser("analyze", parents=[common], help="a report per session (Markdown or JSON)")
+    analyze.add_argument("files", nargs="+", metavar="FILE", help="JSON, JSONL or CSV exports")
+    analyze.add_argument("--summary", action="store_true", help="add a summary of all sessions")
+    analyze.add_argument("--format", choices=("md", "json"), default="md")
+    analyze.add_argument("--concurrency", type=_positive_int, help="LLM requests in flight at once")
+    analyze.add_argument(
+        "--no-cache", action="store_true", help="analyze again even when a cached report exists"
+    )
+    llm_options(analyze)
+
+    summary = commands.add_parser("summary", parents=[common], help="one summary of all sessions")
+    summary.add_argument("files", nargs="+", metavar="FILE")
+    summary.add_argument("--format", choices=("md", "json"), default="md")
+    llm_options(summary)
+
+    selftest = commands.add_parser(
+        "selftest", help="show the configuration, reach the provider, analyze a sample"
+    )
+    llm_options(selftest)
+
+    monitor = commands.add_parser(
+        "monitor", parents=[common], help="for a scheduled job: exit 1 on findings, optional webhook"
+    )
+    monitor.add_argument("files", nargs="+", metavar="FILE")
+    monitor.add_argument(
+        "--fail-on",
+        choices=("critical", "warning", "never"),
+        default="critical",
+        help="severity that exits 1",
+    )
+    monitor.add_argument("--webhook", metavar="URL", help='Slack-compatible webhook: POST {"text": summary}')
+    monitor.add_argument("--format", choices=("md", "json"), default="md")
+    llm_options(monitor)
+
+    worker = commands.add_parser(
+        "worker", parents=[common], help="run queued batch jobs from the store until stopped"
+    )
+    worker.add_argument("--poll", type=float, default=1.0, metavar="S", help="seconds between looks for work")
+    worker.add_argument("--id", default=None, metavar="NAME", help="worker name (default: host:pid)")
+
+    api = commands.add_parser("api", parents=[common], help="serve the REST API")
+    api.add_argument("--host", default="127.0.0.1")
+    api.add_argument("--port", type=int, default=8000)
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {}
+    if getattr(args, "provider", None):
+        overrides["llm_provider"] = args.provider
+    if getattr(args, "model", None):
+        overrides["llm_model"] = args.model
+    if getattr(args, "concurrency", None):
+        overrides["llm_concurrency"] = args.concurrency
+    return load_settings(overrides)
+
+
+def _analyzer(settings: Settings, *, persistent: bool = True) -> ChatKitAnalyzer:
+    """LLM reports cost money: keep them in the store (cache and audit) when one can be opened."""
+    if settings.effective_provider == "offline":
+        if settings.llm_provider.lower() != "offline":
+            print("note: no LLM_API_KEY set; using the offline analyzer", file=sys.stderr)
+        return ChatKitAnalyzer(settings, actor="cli")
+    store = None
+    if persistent:
+        try:
+            from chatkit.store import Store
+
+            store = Store.from_settings(settings)
+        except Exception as exc:  # noqa: BLE001 - without a store the run still works, uncached
+            print(
+                f"note: store unavailable ({exc.__class__.__name__}); reports are not cached", file=sys.stderr
+            )
+    return ChatKitAnalyzer(settings, store=store, actor="cli")
+
+
+def _import(files: Sequence[str], settings: Settings) -> tuple[ImportResult, int]:
+    result = import_paths(files, max_bytes=settings.max_upload_bytes)
+    for issue in result.errors:
+        print(f"error: {issue}", file=sys.stderr)
+    for issue in result.warnings:
+        print(f"warning: {issue}", file=sys.stderr)
+    return result, EXIT_REJECTED if result.errors else EXIT_OK
+
+
+def _progress_bar(total: int) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, file=sys.stderr, unit="session", disable=total <= 1 or not sys.stderr.isatty())
+
+
+def _analyze_all(
+    analyzer: ChatKitAnalyzer, sessions: list[ChatKitSession], use_cache: bool
+) -> list[SessionReport]:
+    with _progress_bar(len(sessions)) as bar:
+        return analyzer.analyze_batch(
+            sessions, progress=lambda done, total, report: bar.update(1), use_cache=use_cache
+        )
+
+
+def _report_json(report: SessionReport) -> dict[str, Any]:
+    d = report.diagnosis
+    return {
+        "id": report.session_id,
+        "diagnosis": {
+            "category": d.category.value,
+            "severity": d.severity.value,
+            "confidence": d.confidence,
+            "evidence": d.evidence,
+            "missing_fields": d.missing_fields,
+            "flags": d.flags,
+        },
+        "report": report.body.model_dump(mode="json") if report.body else None,
+        "raw_text": report.raw_text,
+        "disagreement": report.disagreement,
+        "error": report.error,
+        "provider": report.provider,
+        "model": report.model,
+        "usage": report.usage.model_dump(),
+        "from_cache": report.from_cache,
+    }
+
+
+def _issues_json(result: ImportResult) -> dict[str, Any]:
+    return {
+        "files": result.files,
+        "sessions": len(result.sessions),
+        "errors": [issue.model_dump(mode="json") for issue in result.errors],
+        "warnings": [issue.model_dump(mode="json") for issue in result.warnings],
+    }
+
+
+def _print_json(document: dict[str, Any]) -> None:
+    print(json.dumps(document, indent=2, ensure_ascii=False, default=str))
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    result, code = _import(args.files, settings)
+    analyzer = _analyzer(settings)
+    reports = _analyze_all(analyzer, result.sessions, use_cache=not args.no_cache)
+    summary = analyzer.summarize(result.sessions, reports) if args.summary and result.sessions else None
+    if args.format == "json":
+        document: dict[str, Any] = {
+            "sessions": [_report_json(r) for r in reports],
+            "import": _issues_json(result),
+        }
+        if summary is not None:
+            document["summary"] = summary.model_dump(mode="json")
+        _print_json(document)
+    else:
+        print("\n---\n\n".join(render_report_markdown(r) for r in reports))
+        if summary is not None:
+            print("\n---\n\n" + render_summary_markdown(summary))
+    failed = [r for r in reports if r.error]
+    for report in failed:
+        print(f"error: {report.session_id} could not be analyzed: {report.error}", file=sys.stderr)
+    summary_failed = summary is not None and _summary_failed(summary)
+    return code or (EXIT_FAILED if failed or summary_failed else EXIT_OK)
+
+
+def _summary_failed(summary: SummaryReport) -> bool:
+    """The LLM summary failed (the deterministic one was printed instead): the run did not do its job."""
+    if summary.error:
+        print(f"error: the summary could not be written by the LLM: {summary.error}", file=sys.stderr)
+    return summary.error is not None
+
+
+def _summary_out(
+    summary: SummaryReport, result: ImportResult, fmt: str, extra: dict[str, Any] | None = None
+) -> None:
+    if fmt == "json":
+        _print_json(
+            {"summary": summary.model_dump(mode="json"), "import": _issues_json(result), **(extra or {})}
+        )
+    else:
+        print(render_summary_markdown(summary))
+
+
+def cmd_summary(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    result, code = _import(args.files, settings)
+    summary = _analyzer(settings).summarize(result.sessions)
+    _summary_out(summary, result, args.format)
+    return code or (EXIT_FAILED if _summary_failed(summary) else EXIT_OK)
+
+
+def cmd_monitor(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    result, code = _import(args.files, settings)
+    summary = _analyzer(settings).summarize(result.sessions)
+    diagnoses = diagnose_all(result.sessions)
+    threshold = None if args.fail_on == "never" else _SEVERITY_RANK[Severity(args.fail_on)]
+    findings = [d for d in diagnoses if threshold is not None and _SEVERITY_RANK[d.severity] >= threshold]
+    lines = [
+        f"- `{d.session_id}` {d.category.value} ({d.severity.value}): {'; '.join(d.evidence[:2])}"
+        for d in findings
+    ]
+    text = render_summary_markdown(summary)
+    if findings:
+        text += (
+            f"\n## Findings at or above {args.fail_on} ({len(findings)})\n\n" + "\n".join(lines[:50]) + "\n"
+        )
+        if len(lines) > 50:
+            text += f"- … and {len(lines) - 50} more\n"
+    extra = {"findings": [d.model_dump(mode="json") for d in findings], "fail_on": args.fail_on}
+    if args.format == "json":
+        _summary_out(summary, result, "json", extra)
+    else:
+        print(text)
+    if args.webhook and not _post_webhook(args.webhook, text):
+        return EXIT_FAILED
+    if findings:  # deterministic, so they count even when the LLM summary failed
+        return EXIT_FINDING
+    return code or (EXIT_FAILED if _summary_failed(summary) else EXIT_OK)
+
+
+def _post_webhook(url: str, text: str) -> bool:
+    import httpx
+
+    try:
+        response = httpx.post(url, json={"text": text}, timeout=10.0)
+        response.raise_for_status()
+    except httpx.HTTPError as exc:
+        # The URL of a Slack webhook is itself a secret: name only the failure.
+        print(f"error: webhook POST failed: {exc.__class__.__name__}", file=sys.stderr)
+        return False
+    return True
+
+
+def cmd_selftest(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    print("Configuration (secrets hidden):")
+    for key, value in settings.public_view().items():
+        print(f"  {key}: {value}")
+    analyzer = _analyzer(settings, persistent=False)
+    ok, message = analyzer.test_connection()
+    print(f"Provider {analyzer.provider_name} / {analyzer.model}: {'OK' if ok else 'FAILED'} - {message}")
+    if not ok:
+        return EXIT_FAILED
+    report = analyzer.analyze(SEED_SESSION, use_cache=False)
+    print()
+    print(render_report_markdown(report))
+    if report.error or report.body is None:
+        print("selftest: the sample analysis did not produce a structured report", file=sys.stderr)
+        return EXIT_FAILED
+    print("selftest: OK")
+    return EXIT_OK
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    try:
+        from chatkit.store import Store
+        from chatkit.worker import work_forever
+    except ImportError as exc:
+        print(f"error: the job worker is not available in this installation ({exc})", file=sys.stderr)
+        return EXIT_FAILED
+    settings = load_settings()
+    worker_id = args.id or f"{socket.gethostname()}:{os.getpid()}"
+    store = Store.from_settings(settings)
+    analyzer = ChatKitAnalyzer(settings, store=store, actor=f"worker:{worker_id}")
+    print(
+        f"worker {worker_id}: {analyzer.provider_name}/{analyzer.model}, polling every {args.poll:g} s",
+        file=sys.stderr,
+    )
+    work_forever(store, analyzer, worker_id, poll_s=args.poll, stop=_stop_on_signals())
+    return EXIT_OK
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    try:
+        from chatkit.api import main as serve_api
+    except ImportError as exc:
+        print(f"error: the REST API is not available in this installation ({exc})", file=sys.stderr)
+        return EXIT_FAILED
+    # api.main refuses a non-loopback address when no ANALYTICS_API_TOKEN is set.
+    serve_api(args.host, args.port)
+    return EXIT_OK
+
+
+COMMANDS = {
+    "analyze": cmd_analyze,
+    "summary": cmd_summary,
+    "selftest": cmd_selftest,
+    "monitor": cmd_monitor,
+    "worker": cmd_worker,
+    "api": cmd_api,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if not args.verbose:
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+    # Exit code 1 is monitor's "finding present": a crash (Python's exit 1) must not look like one.
+    try:
+        return COMMANDS[args.command](args)
+    except ValidationError as exc:
+        if exc.title != Settings.__name__:
+            return _crashed(exc, args.verbose)
+        # A setting from the environment, .env or an option: name it, never echo its value.
+        for error in exc.errors(include_url=False, include_input=False):
+            name = ".".join(str(part) for part in error["loc"]).upper()
+            print(f"error: setting {name}: {error['msg']}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - any failure is exit 3 and one line, never exit 1
+        return _crashed(exc, args.verbose)
+
+
+def _crashed(exc: Exception, verbose: bool) -> int:
+    # The message may quote configuration (a database URL): the type says enough; -v shows everything.
+    if verbose:
+        log.error("the run failed", exc_info=exc)
+    hint = "" if verbose else " (run with -v for details)"
+    print(f"error: the run failed: {exc.__class__.__name__}{hint}", file=sys.stderr)
+    return EXIT_FAILED

@@ -1,0 +1,1 @@
+"""The pure core: session models, secret handling, the diagnosis rules, the lifecycle merge. No I/O."""

@@ -1,0 +1,1 @@
+"""Talking to an LLM: prompts, pseudonyms, the OpenAI-compatible provider, answer parsing."""

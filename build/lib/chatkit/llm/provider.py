@@ -1,0 +1,296 @@
+"""LLM providers: one small interface, one OpenAI-compatible implementation with our own retries.
+
+The `openai` client's built-in retries are off (`max_retries=0`) so that every retry is ours: counted,
+logged, spaced by exponential backoff with jitter, and at least as long as the server's `Retry-After`.
+A requests-per-minute limiter (aiolimiter's leaky bucket) keeps batches under the provider's cap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import logging
+import random
+import threading
+import time
+import weakref
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlparse
+
+from aiolimiter import AsyncLimiter
+
+from chatkit.domain.models import TokenUsage
+from chatkit.settings import Settings
+
+if TYPE_CHECKING:
+    import openai
+
+log = logging.getLogger(__name__)
+
+APP_TITLE = "ChatKit Session Analytics"
+APP_URL = "https://github.com/chatkit-session-analytics"
+# A Retry-After longer than this is not waited out: the batch would look frozen.
+MAX_RETRY_AFTER_S = 120.0
+
+
+class LLMError(Exception):
+    """Any failure to get a completion; the message is safe to show (it never holds the key)."""
+
+
+class LLMAuthError(LLMError):
+    """401/403: the key is wrong or lacks access. Never retried."""
+
+
+class LLMRateLimitError(LLMError):
+    """429 after every retry."""
+
+
+class LLMTimeoutError(LLMError):
+    """No answer within the per-request timeout, after every retry."""
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    usage: TokenUsage
+    model: str = ""
+    attempts: int = 1
+
+
+Messages = list[dict[str, str]]
+
+
+class LLMProvider(Protocol):
+    name: str
+    model: str
+
+    async def complete(
+        self, messages: Messages, *, response_format: dict[str, Any] | None = None
+    ) -> Completion:
+        """One chat completion; raises `LLMError` (or a subclass) when it cannot."""
+        ...
+
+    async def check(self) -> tuple[bool, str]:
+        """Is the endpoint reachable with this key? A short, key-free message either way."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+def is_openrouter(base_url: str) -> bool:
+    host = urlparse(base_url).hostname or ""
+    return host == "openrouter.ai" or host.endswith(".openrouter.ai")
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a `Retry-After` header: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    response = getattr(exc, "response", None)
+    if response is None:
+        return None
+    headers = response.headers
+    millis = headers.get("retry-after-ms")
+    if millis:
+        try:
+            return max(0.0, float(millis) / 1000)
+        except ValueError:
+            pass
+    return parse_retry_after(headers.get("retry-after"))
+
+
+class OpenAICompatibleProvider:
+    """Any endpoint that speaks OpenAI chat completions (OpenRouter, OpenAI, vLLM, Ollama, ...)."""
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        model: str,
+        base_url: str,
+        api_key: str,
+        timeout_s: float = 60.0,
+        max_retries: int = 3,
+        requests_per_minute: int = 20,
+        backoff_base_s: float = 0.5,
+        backoff_max_s: float = 30.0,
+    ) -> None:
+        self.name = name
+        self.model = model
+        self.base_url = base_url
+        self.timeout_s = timeout_s
+        self.max_retries = max_retries
+        self.backoff_base_s = backoff_base_s
+        self.backoff_max_s = backoff_max_s
+        self._api_key = api_key
+        self._rpm = requests_per_minute
+        self._headers = {"HTTP-Referer": APP_URL, "X-Title": APP_TITLE} if is_openrouter(base_url) else {}
+        # A client's connection pool and a limiter belong to one event loop; the sync API runs each call
+        # in a fresh loop (and several threads may share this provider), so both are kept per loop.
+        self._bound: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, tuple[openai.AsyncOpenAI, AsyncLimiter]
+        ]
+        self._bound = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+        self._json_mode = True  # switched off if the endpoint rejects response_format
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **overrides: Any) -> OpenAICompatibleProvider:
+        key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else ""
+        options: dict[str, Any] = {
+            "name": settings.llm_provider.lower(),
+            "model": settings.llm_model,
+            "base_url": settings.llm_base_url,
+            "api_key": key,
+            "timeout_s": settings.llm_timeout_s,
+            "max_retries": settings.llm_max_retries,
+            "requests_per_minute": settings.llm_requests_per_minute,
+        }
+        return cls(**{**options, **overrides})
+
+    def __repr__(self) -> str:  # never the key
+        return (
+            f"OpenAICompatibleProvider(name={self.name!r}, model={self.model!r}, base_url={self.base_url!r})"
+        )
+
+    def _bind(self) -> tuple[openai.AsyncOpenAI, AsyncLimiter]:
+        import openai  # heavy (seconds on a busy machine): only when an LLM is really used
+
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            if loop not in self._bound:
+                client = openai.AsyncOpenAI(
+                    base_url=self.base_url,
+                    api_key=self._api_key,
+                    timeout=self.timeout_s,
+                    max_retries=0,
+                    default_headers=self._headers,
+                )
+                self._bound[loop] = (client, AsyncLimiter(self._rpm, 60))
+            return self._bound[loop]
+
+    async def aclose(self) -> None:
+        """Close this loop's client (call before the loop ends)."""
+        with self._lock:
+            bound = self._bound.pop(asyncio.get_running_loop(), None)
+        if bound is not None:
+            await bound[0].close()
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        """Full-jitter exponential backoff, but never shorter than the server asked for."""
+        delay = random.uniform(0, min(self.backoff_max_s, self.backoff_base_s * 2**attempt))
+        return max(delay, retry_after or 0.0)
+
+    async def complete(
+        self, messages: Messages, *, response_format: dict[str, Any] | None = None
+    ) -> Completion:
+        import openai
+
+        client, limiter = self._bind()
+        last: LLMError = LLMError("no attempt made")
+        retry_after: float | None = None
+        attempt = 0
+        while attempt <= self.max_retries:
+            if attempt:
+                delay = self._backoff(attempt - 1, retry_after)
+                log.info("LLM retry %d/%d in %.2f s after: %s", attempt, self.max_retries, delay, last)
+                await asyncio.sleep(delay)
+            attempt += 1
+            retry_after = None
+            options: dict[str, Any] = {"model": self.model, "messages": messages}
+            if response_format and self._json_mode:
+                options["response_format"] = response_format
+            async with limiter:
+                try:
+                    response = await client.chat.completions.create(**options)
+                except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
+                    raise LLMAuthError(
+                        f"{self.name} rejected the API key (HTTP {exc.status_code}); check LLM_API_KEY"
+                    ) from None
+                except openai.RateLimitError as exc:
+                    retry_after = _retry_after(exc)
+                    last = LLMRateLimitError(f"{self.name} rate limit (HTTP 429)")
+                except openai.APITimeoutError:
+                    last = LLMTimeoutError(f"{self.name} did not answer within {self.timeout_s:g} s")
+                except openai.APIConnectionError as exc:
+                    last = LLMError(f"cannot reach {self.base_url}: {exc.__class__.__name__}")
+                except openai.BadRequestError as exc:
+                    if "response_format" in options and "response_format" in str(exc):
+                        # Some endpoints reject JSON mode; the parser copes with free text. Not a retry.
+                        log.info("%s rejects response_format; asking without it", self.name)
+                        self._json_mode = False
+                        attempt -= 1
+                        continue
+                    raise LLMError(f"{self.name} rejected the request (HTTP 400): {_message(exc)}") from None
+                except openai.APIStatusError as exc:
+                    if exc.status_code < 500:
+                        raise LLMError(
+                            f"{self.name} answered HTTP {exc.status_code}: {_message(exc)}"
+                        ) from None
+                    retry_after = _retry_after(exc)
+                    last = LLMError(f"{self.name} server error (HTTP {exc.status_code})")
+                except (ValueError, openai.APIResponseValidationError):
+                    last = LLMError(f"{self.name} sent a malformed response")
+                else:
+                    return _completion(response, attempt, self.name)
+            if retry_after is not None and retry_after > MAX_RETRY_AFTER_S:
+                raise type(last)(f"{last}; server asks to wait {retry_after:.0f} s") from None
+        raise last
+
+    async def check(self) -> tuple[bool, str]:
+        import openai
+
+        client, _ = self._bind()
+        try:
+            await client.models.list()
+        except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
+            return False, f"{self.base_url} rejected the API key (HTTP {exc.status_code})"
+        except openai.APITimeoutError:
+            return False, f"{self.base_url} did not answer within {self.timeout_s:g} s"
+        except openai.APIConnectionError as exc:
+            return False, f"cannot reach {self.base_url}: {exc.__class__.__name__}"
+        except openai.APIStatusError as exc:
+            return False, f"{self.base_url} answered HTTP {exc.status_code}"
+        except ValueError:
+            return False, f"{self.base_url} sent a malformed model list"
+        return True, f"{self.base_url} reachable; model {self.model}"
+
+
+def _message(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and inner.get("message"):
+            return str(inner["message"])[:300]
+    return exc.message[:300]
+
+
+def _completion(response: Any, attempts: int, name: str) -> Completion:
+    choices = getattr(response, "choices", None)
+    if not choices or getattr(choices[0], "message", None) is None:
+        raise LLMError(f"{name} sent a response without choices")
+    usage = getattr(response, "usage", None)
+    return Completion(
+        text=choices[0].message.content or "",
+        usage=TokenUsage(
+            prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
+            completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
+            total_tokens=getattr(usage, "total_tokens", 0) or 0,
+        ),
+        model=getattr(response, "model", "") or "",
+        attempts=attempts,
+    )
