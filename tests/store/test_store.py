@@ -119,8 +119,9 @@ def test_dataset_info_and_single_sessions_without_a_full_load(store: Store) -> N
 
 def test_session_lookup_uses_an_index_also_on_an_older_database(open_store: Callable[..., Store]) -> None:
     store = open_store()
-    with store.engine.begin() as conn:  # a database made before the index existed
+    with store.engine.begin() as conn:  # a database made before the index (and migrations) existed
         conn.exec_driver_sql("DROP INDEX ix_dataset_sessions_lookup")
+        conn.exec_driver_sql("DROP TABLE alembic_version")
     reopened = open_store()
     indexes = sa.inspect(reopened.engine).get_indexes("dataset_sessions")
     assert [(i["name"], i["column_names"]) for i in indexes] == [
