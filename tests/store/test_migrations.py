@@ -164,6 +164,22 @@ def test_a_fresh_database_migrated_to_head_matches_schema_py(store: Store) -> No
     assert diff == []
 
 
+@pytest.mark.postgres
+def test_on_postgres_the_version_table_lives_in_the_store_schema(postgres_store_url: str) -> None:
+    """The schema the URL's search_path names holds alembic_version, not `public` beside it."""
+    store = Store(postgres_store_url)
+    try:
+        with store.engine.connect() as conn:
+            schema = conn.exec_driver_sql("SELECT current_schema()").scalar()
+            where = conn.exec_driver_sql(
+                "SELECT table_schema FROM information_schema.tables WHERE table_name = 'alembic_version'"
+                " AND table_schema IN (current_schema(), 'public')"
+            ).scalars()
+            assert list(where) == [schema] and schema.startswith("chatkit_test_")
+    finally:
+        store.close()
+
+
 def test_a_database_of_a_newer_chatkit_is_refused_with_a_clear_message(store: Store, store_url: str) -> None:
     with store.engine.begin() as conn:
         conn.exec_driver_sql("UPDATE alembic_version SET version_num = '9999_from_the_future'")
