@@ -7,10 +7,9 @@ is `chatkit.store.datasets`, on top of `save_frame` / `load_frame` here.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
 
@@ -48,7 +47,7 @@ def stored_session(text: str) -> ChatKitSession:
     return ChatKitSession.model_validate_json(text, context=_STORED)
 
 
-def _dataset_info(row: Mapping[str, Any]) -> DatasetInfo:
+def _dataset_info(row: sa.RowMapping) -> DatasetInfo:
     return DatasetInfo(
         id=row["id"],
         name=row["name"],

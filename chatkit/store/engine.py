@@ -128,7 +128,7 @@ def create_engine(url: str) -> Engine:
 
     in_memory = parsed.database in (None, "", ":memory:")
     if not in_memory:
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        Path(str(parsed.database)).parent.mkdir(parents=True, exist_ok=True)
     engine = sa.create_engine(
         parsed,
         connect_args={"check_same_thread": False, "timeout": 30},

@@ -8,7 +8,7 @@ running job to the next claimer; one shutting down hands it back (queued again).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -69,7 +69,7 @@ class JobRecord:
         return self.status.finished
 
 
-def _job_record(row: Mapping[str, Any], results: list[dict[str, Any]]) -> JobRecord:
+def _job_record(row: sa.RowMapping, results: list[dict[str, Any]]) -> JobRecord:
     values = {c.name: row[c.name] for c in jobs.c}
     return JobRecord(**{**values, "status": JobStatus(values["status"])}, results=results)
 

@@ -117,10 +117,10 @@ def upgrade() -> None:
     for name, columns in tables().items():
         if name not in existing:
             op.create_table(name, *columns)
-    for index, (table, columns) in INDEXES.items():
+    for index, (table, indexed) in INDEXES.items():
         have = {i["name"] for i in inspector.get_indexes(table)} if table in existing else set()
         if index not in have:
-            op.create_index(index, table, columns)
+            op.create_index(index, table, indexed)
 
 
 def downgrade() -> None:
