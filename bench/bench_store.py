@@ -3,6 +3,10 @@
 Run: `.venv/bin/python -m bench.bench_store [--sizes 1000,10000,100000] [--postgres URL] [--out FILE]`.
 Writes a Markdown table (with machine info) to bench/results/store.md. The figure that matters is the
 per-session cost at 100k relative to 1k: near 1 means the store scales linearly.
+
+`--open` instead measures opening a Store (which runs the Alembic migrations) against what opening
+cost before migrations (`metadata.create_all`), on a fresh and on an existing database, and writes
+bench/results/store_open.md.
 """
 
 from __future__ import annotations
@@ -23,9 +27,11 @@ from sqlalchemy.pool import NullPool
 from bench.machine import machine
 from chatkit.domain.models import ChatKitSession
 from chatkit.domain.sample import sample_sessions
-from chatkit.store import Store
+from chatkit.store import Store, metadata
+from chatkit.store.engine import create_engine
 
 RESULTS = Path(__file__).resolve().parent / "results" / "store.md"
+OPEN_RESULTS = RESULTS.with_name("store_open.md")
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
@@ -87,13 +93,95 @@ def machine_info(pg_url: str | None) -> list[str]:
     return lines
 
 
+def _create_all(url: str) -> None:
+    """What opening a store did before migrations: create the tables and indexes not yet there."""
+    engine = create_engine(url)
+    try:
+        metadata.create_all(engine)
+    finally:
+        engine.dispose()
+
+
+def _open_store(url: str) -> None:
+    Store(url).close()
+
+
+def bench_open(fresh_url: Callable[[], tuple[str, Callable[[], None]]], repeat: int) -> dict[str, float]:
+    """Median seconds: baseline and Store() on a fresh database, then both on one already at head."""
+    result: dict[str, list[float]] = {
+        "create_all fresh": [],
+        "Store fresh": [],
+        "create_all again": [],
+        "Store again": [],
+    }
+    for _ in range(repeat):
+        for kind, opener in (("create_all", _create_all), ("Store", _open_store)):
+            url, cleanup = fresh_url()
+            try:
+                start = time.perf_counter()
+                opener(url)
+                result[f"{kind} fresh"].append(time.perf_counter() - start)
+                if kind == "create_all":
+                    _open_store(url)  # "again" compares both on a database at head
+                start = time.perf_counter()
+                opener(url)
+                result[f"{kind} again"].append(time.perf_counter() - start)
+            finally:
+                cleanup()
+    return {k: statistics.median(v) for k, v in result.items()}
+
+
+def main_open(args: argparse.Namespace) -> None:
+    rows: dict[str, dict[str, float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+
+        def sqlite_url() -> tuple[str, Callable[[], None]]:
+            return f"sqlite:///{Path(tmp) / uuid.uuid4().hex}.db", lambda: None
+
+        rows["SQLite"] = bench_open(sqlite_url, args.repeat)
+    if args.postgres and postgres_schema_url(args.postgres) is not None:
+
+        def pg_url() -> tuple[str, Callable[[], None]]:
+            made = postgres_schema_url(args.postgres)
+            assert made is not None
+            return made
+
+        rows["PostgreSQL"] = bench_open(pg_url, args.repeat)
+    info = machine_info(args.postgres if "PostgreSQL" in rows else None)
+    out = [
+        "# Store speed: opening a store (Alembic migrations) against `create_all`",
+        "",
+        f"Measured by `bench/bench_store.py --open` (median of {args.repeat} runs). fresh = an empty",
+        "database; again = one already at head. Baseline = `metadata.create_all` on a new engine, which",
+        "is what opening a store did before the schema moved into migrations.",
+        "",
+        *info,
+        "",
+        "| backend | create_all fresh s | Store fresh s | ratio | create_all again s | Store again s | ratio |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, r in rows.items():
+        out.append(
+            f"| {name} | {r['create_all fresh']:.3f} | {r['Store fresh']:.3f} "
+            f"| ×{r['Store fresh'] / r['create_all fresh']:.2f} | {r['create_all again']:.3f} "
+            f"| {r['Store again']:.3f} | ×{r['Store again'] / r['create_all again']:.2f} |"
+        )
+        print(name, {k: f"{v:.3f}s" for k, v in r.items()}, flush=True)
+    OPEN_RESULTS.write_text("\n".join(out) + "\n")
+    print(f"wrote {OPEN_RESULTS}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--open", action="store_true", help="measure opening a store instead")
     parser.add_argument("--sizes", default="1000,10000,100000")
     parser.add_argument("--postgres", default=DEFAULT_POSTGRES, help="'' to skip PostgreSQL")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
+    if args.open:
+        main_open(args)
+        return
     sizes = [int(x) for x in args.sizes.split(",")]
 
     pool = sample_sessions(max(sizes))

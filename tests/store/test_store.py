@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from support import make_sessions
 
 from chatkit.settings import Settings
-from chatkit.store import AUDIT_MAX_IDS, Store
+from chatkit.store import AUDIT_MAX_IDS, JobStatus, Store
 
 # ---- data sets -----------------------------------------------------------------------------------
 
@@ -119,8 +119,9 @@ def test_dataset_info_and_single_sessions_without_a_full_load(store: Store) -> N
 
 def test_session_lookup_uses_an_index_also_on_an_older_database(open_store: Callable[..., Store]) -> None:
     store = open_store()
-    with store.engine.begin() as conn:  # a database made before the index existed
+    with store.engine.begin() as conn:  # a database made before the index (and migrations) existed
         conn.exec_driver_sql("DROP INDEX ix_dataset_sessions_lookup")
+        conn.exec_driver_sql("DROP TABLE alembic_version")
     reopened = open_store()
     indexes = sa.inspect(reopened.engine).get_indexes("dataset_sessions")
     assert [(i["name"], i["column_names"]) for i in indexes] == [
@@ -320,6 +321,19 @@ def test_job_lifecycle_in_the_store(store: Store) -> None:
     assert job.status == "stopped" and job.done == 2 and len(job.results) == 2  # stop keeps what is done
     with pytest.raises(ValueError, match="unknown job status"):
         store.set_job_status(job_id, "paused")
+
+
+def test_job_statuses_are_an_enum_equal_to_their_text(store: Store) -> None:
+    job_id = store.create_job(None, [], make_sessions(1), provider="p", model="m")
+    job = store.get_job(job_id)
+    assert job.status is JobStatus.queued and job.status == "queued" and not job.finished
+    store.set_job_status(job_id, JobStatus.failed, error="boom")
+    (listed,) = store.list_jobs()
+    assert listed.status is JobStatus.failed and listed.finished and f"{listed.status}" == "failed"
+    assert [s for s in JobStatus if s.finished] == ["stopped", "done", "failed"]
+    with pytest.raises(ValueError, match="expected one of queued, running, stopping, stopped, done, failed"):
+        store.set_job_status(job_id, "cancelled")
+    assert store.get_job(job_id).status is JobStatus.failed  # a refused status changes nothing
 
 
 def test_job_from_selected_ids_and_stopping_a_queued_job(store: Store) -> None:

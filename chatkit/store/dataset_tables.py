@@ -1,0 +1,181 @@
+"""Data sets in the store: their sessions (one row each) and the frames derived from them.
+
+Row-level only, so opening a Store imports no pandas; building and reading facts frames (parquet)
+is `chatkit.store.datasets`, on top of `save_frame` / `load_frame` here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from chatkit.domain.models import ChatKitSession
+from chatkit.store.engine import CHUNK, StoreEngine, chunks, now
+from chatkit.store.schema import dataset_frames, dataset_sessions, datasets_table
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    id: str
+    name: str
+    created_at: datetime
+    source_files: list[str]
+    session_count: int
+
+
+@dataclass(frozen=True)
+class DatasetRecord(DatasetInfo):
+    sessions: list[ChatKitSession] = field(default_factory=list)
+
+
+def dataset_id_for(texts: Sequence[str]) -> str:
+    """Content hash of a data set: the same sessions (in any order) give the same id."""
+    digests = sorted(hashlib.sha256(text.encode()).hexdigest() for text in texts)
+    return hashlib.sha256("\n".join(digests).encode()).hexdigest()[:16]
+
+
+# Rows are written only from `ChatKitSession.canonical_json()`, which is already secret-free: reading
+# them back skips the model's secret stripping (a third of the cost of loading a session).
+_STORED = {"secrets_stripped": True}
+
+
+def stored_session(text: str) -> ChatKitSession:
+    return ChatKitSession.model_validate_json(text, context=_STORED)
+
+
+def _dataset_info(row: sa.RowMapping) -> DatasetInfo:
+    return DatasetInfo(
+        id=row["id"],
+        name=row["name"],
+        created_at=row["created_at"],
+        source_files=list(row["source_files"] or []),
+        session_count=row["session_count"],
+    )
+
+
+class DatasetTables(StoreEngine):
+    def save_dataset(
+        self, name: str, sessions: Sequence[ChatKitSession], source_files: Sequence[str] = ()
+    ) -> str:
+        """Saving the same sessions again returns the same id and keeps the first name and date."""
+        return self.insert_dataset(name, sessions, source_files)[0]
+
+    def insert_dataset(
+        self, name: str, sessions: Sequence[ChatKitSession], source_files: Sequence[str] = ()
+    ) -> tuple[str, bool]:
+        """As save_dataset, and whether this call stored it (False: it was there, in its first order)."""
+        texts = [session.canonical_json() for session in sessions]
+        dataset_id = dataset_id_for(texts)
+        row = {
+            "id": dataset_id,
+            "name": name.strip() or "unnamed data set",
+            "created_at": now(),
+            "source_files": list(source_files),
+            "session_count": len(texts),
+        }
+        with self._write() as conn:
+            inserted = self._insert_new(conn, datasets_table, row, "id")
+            if inserted:
+                rows = [
+                    {"dataset_id": dataset_id, "position": i, "session_id": s.id, "data": text}
+                    for i, (s, text) in enumerate(zip(sessions, texts, strict=True))
+                ]
+                for chunk in chunks(rows):
+                    conn.execute(dataset_sessions.insert(), chunk)
+        return dataset_id, inserted
+
+    def load_dataset(self, dataset_id: str) -> DatasetRecord | None:
+        with self._read() as conn:
+            row = (
+                conn.execute(sa.select(datasets_table).where(datasets_table.c.id == dataset_id))
+                .mappings()
+                .first()
+            )
+            if row is None:
+                return None
+            texts = conn.execute(
+                sa.select(dataset_sessions.c.data)
+                .where(dataset_sessions.c.dataset_id == dataset_id)
+                .order_by(dataset_sessions.c.position)
+            ).scalars()
+            sessions = [stored_session(text) for text in texts]
+        return DatasetRecord(**_dataset_info(row).__dict__, sessions=sessions)
+
+    def dataset_info(self, dataset_id: str) -> DatasetInfo | None:
+        """The data set's name, date, files and size, without reading its sessions."""
+        with self._read() as conn:
+            row = (
+                conn.execute(sa.select(datasets_table).where(datasets_table.c.id == dataset_id))
+                .mappings()
+                .first()
+            )
+        return None if row is None else _dataset_info(row)
+
+    def load_session(self, dataset_id: str, session_id: str) -> ChatKitSession | None:
+        """One session of a data set (one indexed row); the first by position if an id repeats."""
+        t = dataset_sessions
+        query = (
+            sa.select(t.c.data)
+            .where(t.c.dataset_id == dataset_id, t.c.session_id == session_id)
+            .order_by(t.c.position)
+            .limit(1)
+        )
+        with self._read() as conn:
+            text = conn.execute(query).scalar()
+        return None if text is None else stored_session(text)
+
+    def load_sessions(
+        self, dataset_id: str, session_ids: Sequence[str] | None = None
+    ) -> list[ChatKitSession]:
+        """The data set's sessions in data set order: all, or those whose id is in `session_ids`.
+
+        Ids not in the data set are left out; an unknown data set gives [].
+        """
+        t = dataset_sessions
+        query = sa.select(t.c.position, t.c.data).where(t.c.dataset_id == dataset_id)
+        with self._read() as conn:
+            if session_ids is None:
+                rows = list(conn.execute(query.order_by(t.c.position)))
+            else:
+                # Chunked: a backend caps the parameters of one statement (SQLite: 32,766).
+                wanted = sorted(set(session_ids))
+                rows = []
+                for start in range(0, len(wanted), CHUNK):
+                    chunk = wanted[start : start + CHUNK]
+                    rows.extend(conn.execute(query.where(t.c.session_id.in_(chunk))))
+                rows.sort(key=lambda r: r.position)
+        return [stored_session(r.data) for r in rows]
+
+    def list_datasets(self) -> list[DatasetInfo]:
+        with self._read() as conn:
+            rows = conn.execute(
+                sa.select(datasets_table).order_by(datasets_table.c.created_at.desc())
+            ).mappings()
+            return [_dataset_info(row) for row in rows]
+
+    def delete_dataset(self, dataset_id: str) -> None:
+        """The data set, its sessions and every frame derived from it."""
+        with self._write() as conn:
+            conn.execute(dataset_frames.delete().where(dataset_frames.c.dataset_id == dataset_id))
+            conn.execute(dataset_sessions.delete().where(dataset_sessions.c.dataset_id == dataset_id))
+            conn.execute(datasets_table.delete().where(datasets_table.c.id == dataset_id))
+
+    # ---- derived frames --------------------------------------------------------------------------
+
+    def save_frame(self, dataset_id: str, version: str, data: bytes) -> None:
+        """Store (or replace) the serialized frame of a data set, built by code of `version`."""
+        row = {"dataset_id": dataset_id, "version": version, "data": bytes(data), "created_at": now()}
+        with self._write() as conn:
+            self._upsert(conn, dataset_frames, row, ("dataset_id", "version"))
+
+    def load_frame(self, dataset_id: str, version: str) -> bytes | None:
+        """The bytes given to save_frame for this data set and version, or None."""
+        t = dataset_frames
+        query = sa.select(t.c.data).where(t.c.dataset_id == dataset_id, t.c.version == version)
+        with self._read() as conn:
+            data = conn.execute(query).scalar()
+        return None if data is None else bytes(data)
