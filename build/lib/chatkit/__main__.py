@@ -1,7 +1,0 @@
-"""`python -m chatkit ...`: see chatkit.cli."""
-
-import sys
-
-from chatkit.cli import main
-
-sys.exit(main())

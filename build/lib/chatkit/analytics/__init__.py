@@ -1,1 +1,0 @@
-"""Columnar views of diagnosed sessions: the facts table, aggregates, what-if replays and Plotly figures."""

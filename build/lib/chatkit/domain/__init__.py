@@ -1,1 +1,0 @@
-"""The pure core: session models, secret handling, the diagnosis rules, the lifecycle merge. No I/O."""

@@ -1,1 +1,0 @@
-"""Talking to an LLM: prompts, pseudonyms, the OpenAI-compatible provider, answer parsing."""

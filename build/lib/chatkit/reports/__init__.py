@@ -1,1 +1,0 @@
-"""Reports: the analyzer that orchestrates diagnosis and LLM, the offline report, rendering, exports."""

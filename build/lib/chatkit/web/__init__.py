@@ -1,1 +1,0 @@
-"""The dashboard's Streamlit code; the only package that imports Streamlit. Pages live in pages/."""
