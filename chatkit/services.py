@@ -62,17 +62,20 @@ def build(
     *,
     actor: str,
     store: Store | None = None,
+    analyzer: ChatKitAnalyzer | None = None,
     persist: bool = True,
 ) -> Services:
     """Store (given, or opened from `settings` unless `persist=False`) and an analyzer over it.
 
     The analyzer caches and audits through the store; without one it keeps reports in memory only.
-    The worker is not started: only a face that runs jobs in its own process calls `start_worker`.
+    A given `analyzer` (tests, a custom provider) is used as it is. The worker is not started: only
+    a face that runs jobs in its own process calls `start_worker`.
     """
     owns_store = store is None
     if store is None and persist:
         store = open_store(settings)
-    analyzer = ChatKitAnalyzer(settings, store=store, actor=actor)
+    if analyzer is None:
+        analyzer = ChatKitAnalyzer(settings, store=store, actor=actor)
     log.debug("services for %s: %r over %r", actor, analyzer, store)
     return Services(settings=settings, store=store, analyzer=analyzer, owns_store=owns_store)
 
