@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from chatkit.reports.analyzer import ChatKitAnalyzer
 from chatkit.settings import Settings
 from chatkit.store import Store
-from chatkit.worker import BackgroundWorker
+
+if TYPE_CHECKING:  # imported when started: the command line's one-shot commands never need it
+    from chatkit.worker import BackgroundWorker
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +43,8 @@ class Services:
     def start_worker(self) -> BackgroundWorker:
         """A daemon thread that runs the store's queued batch jobs; started once, later calls return it."""
         if self.worker is None:
+            from chatkit.worker import BackgroundWorker
+
             self.worker = BackgroundWorker(self.require_store(), self.analyzer)
         return self.worker.start()
 
