@@ -21,15 +21,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from chatkit import services
 from chatkit.domain.models import ChatKitSession, ImportResult, SessionReport, Severity, SummaryReport
 from chatkit.domain.rules import diagnose_all
 from chatkit.domain.sample import SEED_SESSION
 from chatkit.ingest import import_paths
-from chatkit.reports.analyzer import (
-    ChatKitAnalyzer,
-    render_report_markdown,
-    render_summary_markdown,
-)
+from chatkit.reports.analyzer import ChatKitAnalyzer, render_report_markdown, render_summary_markdown
 from chatkit.settings import Settings, load_settings
 
 EXIT_OK, EXIT_FINDING, EXIT_REJECTED, EXIT_FAILED = 0, 1, 2, 3
@@ -129,18 +126,15 @@ def _analyzer(settings: Settings, *, persistent: bool = True) -> ChatKitAnalyzer
     if settings.effective_provider == "offline":
         if settings.llm_provider.lower() != "offline":
             print("note: no LLM_API_KEY set; using the offline analyzer", file=sys.stderr)
-        return ChatKitAnalyzer(settings, actor="cli")
-    store = None
+        return services.build(settings, actor="cli", persist=False).analyzer
     if persistent:
         try:
-            from chatkit.store import Store
-
-            store = Store.from_settings(settings)
+            return services.build(settings, actor="cli").analyzer
         except Exception as exc:  # noqa: BLE001 - without a store the run still works, uncached
             print(
                 f"note: store unavailable ({exc.__class__.__name__}); reports are not cached", file=sys.stderr
             )
-    return ChatKitAnalyzer(settings, store=store, actor="cli")
+    return services.build(settings, actor="cli", persist=False).analyzer
 
 
 def _import(files: Sequence[str], settings: Settings) -> tuple[ImportResult, int]:
@@ -326,20 +320,22 @@ def _stop_on_signals() -> threading.Event:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     try:
-        from chatkit.store import Store
         from chatkit.worker import work_forever
     except ImportError as exc:
         print(f"error: the job worker is not available in this installation ({exc})", file=sys.stderr)
         return EXIT_FAILED
     settings = load_settings()
     worker_id = args.id or f"{socket.gethostname()}:{os.getpid()}"
-    store = Store.from_settings(settings)
-    analyzer = ChatKitAnalyzer(settings, store=store, actor=f"worker:{worker_id}")
+    built = services.build(settings, actor=f"worker:{worker_id}")
+    analyzer = built.analyzer
     print(
         f"worker {worker_id}: {analyzer.provider_name}/{analyzer.model}, polling every {args.poll:g} s",
         file=sys.stderr,
     )
-    work_forever(store, analyzer, worker_id, poll_s=args.poll, stop=_stop_on_signals())
+    try:
+        work_forever(built.require_store(), analyzer, worker_id, poll_s=args.poll, stop=_stop_on_signals())
+    finally:
+        built.close()
     return EXIT_OK
 
 

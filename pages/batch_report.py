@@ -2,9 +2,13 @@
 
 import streamlit as st
 
-from chatkit.web import ui
+from chatkit.web import batch, caches
+from chatkit.web.nav import page_link
+from chatkit.web.setup import page_setup
+from chatkit.web.state import carry_params
+from chatkit.web.widgets import PICK_LIMIT, no_dataset_message
 
-ctx = ui.page_setup("batch")
+ctx = page_setup("batch")
 
 st.title("Batch report")
 st.caption(
@@ -22,18 +26,18 @@ if ctx.job_id:
             icon=":material/search_off:",
         )
     else:
-        ui.follow_job(ctx, job)
+        batch.follow_job(ctx, job)
         job = ctx.store.get_job(job.id)  # with its results, and any progress made meanwhile
         if job is not None and job.finished:
-            ui.job_outcome(ctx, job)
-        ui.page_link("batch", "Start another batch", ":material/add:", ui.carry_params(job=None))
+            batch.job_outcome(ctx, job)
+        page_link("batch", "Start another batch", ":material/add:", carry_params(job=None))
 
 if job is None:
     st.subheader("New batch")
     if ctx.dataset is None:
-        ui.no_dataset_message(ctx)
+        no_dataset_message(ctx)
     else:
-        frame = ui.filtered_frame(ctx.dataset.id, ctx.filters_json, ctx.store)
+        frame = caches.filtered_frame(ctx.dataset.id, ctx.filters_json, ctx.store)
         scope = st.radio(
             "Sessions to analyze",
             ["All sessions matching the current filters", "Sessions I pick"],
@@ -44,17 +48,17 @@ if job is None:
         if scope == "Sessions I pick":
             picked = st.multiselect(
                 "Sessions",
-                candidates["session_id"].head(ui.PICK_LIMIT).tolist(),
+                candidates["session_id"].head(PICK_LIMIT).tolist(),
                 placeholder="Type to search session ids",
             )
             chosen = list(picked)
         else:
             chosen = candidates["session_id"].tolist()
-        st.caption(ui.batch_estimate(ctx, len(chosen)))
+        st.caption(batch.batch_estimate(ctx, len(chosen)))
         if st.button("Start batch", type="primary", icon=":material/play_arrow:", disabled=not chosen):
-            job_id = ui.start_job(ctx, chosen)
+            job_id = batch.start_job(ctx, chosen)
             st.query_params["job"] = job_id
             st.rerun()
 
 st.subheader("Past batches")
-ui.past_jobs(ctx)
+batch.past_jobs(ctx)

@@ -1,13 +1,15 @@
 """Import: upload exports or paste a session, read the import report, save a data set."""
 
-import pandas as pd
 import streamlit as st
 
 from chatkit.analytics import tables
 from chatkit.store import datasets
-from chatkit.web import ui
+from chatkit.web import import_data as imp
+from chatkit.web.nav import switch_page
+from chatkit.web.setup import page_setup
+from chatkit.web.widgets import load_sample
 
-ctx = ui.page_setup("import")
+ctx = page_setup("import")
 
 st.title("Import sessions")
 st.caption(
@@ -17,7 +19,7 @@ st.caption(
 
 sample_col, _ = st.columns([1, 3])
 if sample_col.button("Load sample data", icon=":material/science:", help="A realistic day of sessions"):
-    ui.switch_page("overview", {"ds": ui.load_sample(ctx.store)})
+    switch_page("overview", {"ds": load_sample(ctx.store)})
 
 upload_col, paste_col = st.columns(2)
 uploads = upload_col.file_uploader(
@@ -28,7 +30,7 @@ uploads = upload_col.file_uploader(
 )
 pasted = paste_col.text_area(
     "Or paste one session's JSON (or a list of them)",
-    placeholder=ui.SEED_EXAMPLE,
+    placeholder=imp.SEED_EXAMPLE,
     height=260,
 )
 
@@ -37,7 +39,7 @@ if pasted.strip():
     files.append(("pasted JSON", pasted.encode()))
 
 if files:
-    result = ui.import_once(files, ctx.settings.max_upload_bytes)
+    result = imp.import_once(files, ctx.settings.max_upload_bytes)
 
     st.subheader("Import report")
     counts = st.columns(4)
@@ -67,7 +69,7 @@ if files:
                 dataset_id = datasets.save_dataset(
                     ctx.store, name, result.sessions, result.files or [n for n, _ in files]
                 )
-                ui.switch_page("overview", {"ds": dataset_id})
+                switch_page("overview", {"ds": dataset_id})
     else:
         st.warning(
             "Nothing to save: no session could be read. See the errors above.", icon=":material/block:"
@@ -77,32 +79,6 @@ st.subheader("Stored data sets")
 if not ctx.datasets:
     st.caption("None yet. Upload files above or load the sample data.")
 else:
-    st.dataframe(
-        pd.DataFrame(
-            {
-                "name": d.name,
-                "sessions": d.session_count,
-                "imported (UTC)": d.created_at,
-                "files": ", ".join(d.source_files),
-                "id": d.id,
-            }
-            for d in ctx.datasets
-        ),
-        hide_index=True,
-        width="stretch",
-        column_config={"imported (UTC)": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm")},
-    )
+    imp.datasets_table(ctx.datasets)
     for dataset in ctx.datasets:
-        link_col, delete_col = st.columns([4, 1])
-        with link_col:
-            ui.page_link(
-                "overview",
-                f"Open **{dataset.name}** ({dataset.session_count:,} sessions)",
-                ":material/open_in_new:",
-                {"ds": dataset.id},
-            )
-        with delete_col.popover("Delete", icon=":material/delete:"):
-            st.write(f"Delete **{dataset.name}**? Links to it will say it no longer exists.")
-            if st.button("Delete for good", key=f"delete_{dataset.id}", type="primary"):
-                ui.delete_dataset(ctx, dataset.id)
-                st.rerun()
+        imp.dataset_row(ctx, dataset)

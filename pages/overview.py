@@ -3,31 +3,33 @@
 import streamlit as st
 
 from chatkit.analytics import tables
-from chatkit.web import ui
+from chatkit.web import overview as ov
+from chatkit.web.setup import page_setup
+from chatkit.web.widgets import no_dataset_message
 
-ctx = ui.page_setup("overview")
+ctx = page_setup("overview")
 
 st.title("Overview")
 if ctx.dataset is None:
-    ui.no_dataset_message(ctx)
+    no_dataset_message(ctx)
     st.stop()
-st.caption(ui.dataset_caption(ctx))
+st.caption(ov.dataset_caption(ctx))
 
-kpis = ui.cached_kpis(ctx.dataset.id, ctx.filters_json, ctx.store)
+kpis = ov.kpis(ctx)
 if not kpis.get("sessions"):
     st.info(
         "No session matches the filters. Clear some filters in the sidebar to see data again.",
         icon=":material/filter_alt_off:",
     )
     st.stop()
-ui.kpi_tiles(kpis)
+ov.kpi_tiles(kpis)
 
 # Each chart: a title, one line on what to read from it, and the chart; selections narrow the table.
-picked: list[tables.ChartPick] = []
+picked: list[tables.ChartPick | None] = []
 left, right = st.columns(2)
 with left:
     picked.append(
-        ui.chart(
+        ov.chart(
             ctx,
             "requests_vs_limit",
             "Requests vs limit",
@@ -37,7 +39,7 @@ with left:
     )
 with right:
     picked.append(
-        ui.chart(
+        ov.chart(
             ctx,
             "utilization_by_workflow",
             "Utilization by workflow",
@@ -48,7 +50,7 @@ with right:
 left, right = st.columns(2)
 with left:
     picked.append(
-        ui.chart(
+        ov.chart(
             ctx,
             "ttl_vs_time_to_end",
             "TTL vs time to cancel / expire",
@@ -57,7 +59,7 @@ with left:
         )
     )
 with right:
-    ui.chart_title(
+    ov.chart_title(
         "Cancellations over time",
         "Stacked by diagnosis: a spike of one colour points at one cause. Drag across bars to list "
         "the sessions of those hours.",
@@ -66,12 +68,12 @@ with right:
         "Bucket", ["per hour", "per day"], default="per hour", key="ov_bucket", label_visibility="collapsed"
     )
     freq = "D" if bucket == "per day" else "h"
-    picked.append(ui.chart_figure(ctx, "cancellations_over_time", "Cancellations over time", freq=freq))
+    picked.append(ov.chart_figure(ctx, "cancellations_over_time", "Cancellations over time", freq=freq))
 
 left, right = st.columns(2)
 with left:
     picked.append(
-        ui.chart(
+        ov.chart(
             ctx,
             "top_cancellations",
             "Top workflows by cancellations",
@@ -81,7 +83,7 @@ with left:
     )
 with right:
     picked.append(
-        ui.chart(
+        ov.chart(
             ctx,
             "top_cancellations",
             "Top customers by cancellations",
@@ -91,6 +93,6 @@ with right:
     )
 
 st.subheader("Sessions")
-ui.session_table(ctx, picked, freq)
+ov.session_table(ctx, picked, freq)
 
-ui.what_if_panel(ctx)
+ov.what_if_panel(ctx)

@@ -5,21 +5,25 @@ import streamlit as st
 from chatkit.analytics import tables
 from chatkit.domain.rules import diagnose
 from chatkit.reports.analyzer import render_report_markdown
-from chatkit.web import ui
+from chatkit.web import session as view
+from chatkit.web.nav import page_link
+from chatkit.web.setup import page_setup
+from chatkit.web.state import carry_params
+from chatkit.web.widgets import no_dataset_message
 
-ctx = ui.page_setup("session")
+ctx = page_setup("session")
 
 st.title("Session")
 if ctx.dataset is None:
-    ui.no_dataset_message(ctx)
+    no_dataset_message(ctx)
     st.stop()
 
-ui.session_picker(ctx)
+view.session_picker(ctx)
 if ctx.session_id is None:
     st.info("Pick a session above (type to search by id), or open one from the Overview's table.")
     st.stop()
 
-session = ui.session_by_id(ctx.dataset.id, ctx.session_id, ctx.store)
+session = view.chosen_session(ctx)
 if session is None:
     st.warning(
         f"Session `{ctx.session_id}` is not in the data set **{ctx.dataset.name}**. Pick another one above.",
@@ -34,7 +38,7 @@ with facts_col:
     st.dataframe(tables.facts_table(session, diagnosis), hide_index=True, width="stretch", height="content")
 with diagnosis_col:
     st.subheader("Diagnosis")
-    ui.diagnosis_card(diagnosis)
+    view.diagnosis_card(diagnosis)
 
 st.subheader("Report")
 again = st.button(
@@ -42,13 +46,13 @@ again = st.button(
     icon=":material/refresh:",
     help="Ask the analyzer again, bypassing the cache (costs one LLM call when a key is configured).",
 )
-report = ui.session_report(ctx, session, fresh=again)
+report = view.session_report(ctx, session, fresh=again)
 if report is not None:
-    ui.report_meta(report)
+    view.report_meta(report)
     with st.container(border=True):
         st.markdown(tables.demoted(render_report_markdown(report), levels=1))
 
 with st.expander("Raw JSON (secrets removed at import)"):
     st.json(session.model_dump(mode="json", exclude_none=True))
 
-ui.page_link("overview", "Back to the Overview", ":material/arrow_back:", ui.carry_params(sid=None))
+page_link("overview", "Back to the Overview", ":material/arrow_back:", carry_params(sid=None))

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 from support import FAKE_API_KEY as LLM_KEY
 from support import fakellm
@@ -544,7 +545,7 @@ def test_analysis_does_not_block_the_event_loop(client: TestClient, fake_llm: Fa
 def test_main_refuses_a_public_address_without_a_token(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(api.uvicorn, "run", lambda *a, **k: pytest.fail("must not start"))
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: pytest.fail("must not start"))
     settings = Settings(_env_file=None, llm_provider="offline", chatkit_data_dir=tmp_path)
 
     with pytest.raises(SystemExit, match="ANALYTICS_API_TOKEN"):
@@ -555,7 +556,7 @@ def test_main_warns_on_loopback_without_a_token(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     calls: list[dict[str, Any]] = []
-    monkeypatch.setattr(api.uvicorn, "run", lambda app, **kw: calls.append(kw))
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append(kw))
     settings = Settings(_env_file=None, llm_provider="offline", chatkit_data_dir=tmp_path)
 
     with caplog.at_level(logging.WARNING, logger="chatkit.api"):
@@ -567,7 +568,7 @@ def test_main_warns_on_loopback_without_a_token(
 
 def test_main_serves_any_address_with_a_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[dict[str, Any]] = []
-    monkeypatch.setattr(api.uvicorn, "run", lambda app, **kw: calls.append(kw))
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append(kw))
     settings = Settings(
         _env_file=None, llm_provider="offline", chatkit_data_dir=tmp_path, analytics_api_token=API_TOKEN
     )

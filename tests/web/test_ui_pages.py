@@ -22,10 +22,12 @@ from chatkit.domain.models import ChatKitSession, SessionReport
 from chatkit.domain.rules import diagnose
 from chatkit.settings import Settings, load_settings
 from chatkit.store import Store, datasets
-from chatkit.web import ui
+from chatkit.web.import_data import SEED_EXAMPLE
+from chatkit.web.nav import PAGE_FILES
+from chatkit.web.widgets import SAMPLE_SIZE
 
 APP = str(ROOT / "app.py")
-PAGES = list(ui.PAGE_FILES.values())
+PAGES = list(PAGE_FILES.values())
 SAMPLE_N = 120
 TIMEOUT = 60
 
@@ -89,7 +91,7 @@ def test_every_page_renders_without_data(page: str) -> None:
     at = open_page(page)
     no_failure(at)
     assert not at.error
-    if page in (ui.PAGE_FILES["overview"], ui.PAGE_FILES["session"], ui.PAGE_FILES["batch"]):
+    if page in (PAGE_FILES["overview"], PAGE_FILES["session"], PAGE_FILES["batch"]):
         assert "no data set" in all_text(at).lower()
         assert any(b.label == "Load sample data" for b in at.button)
 
@@ -105,13 +107,13 @@ def test_every_page_renders_with_sample_data(page: str) -> None:
 
 
 def test_load_sample_button_opens_the_overview_with_every_chart() -> None:
-    at = open_page(ui.PAGE_FILES["overview"])
+    at = open_page(PAGE_FILES["overview"])
     next(b for b in at.button if b.label == "Load sample data").click().run()
     no_failure(at)
     assert at.query_params["ds"] == store().list_datasets()[0].id
     assert len(at.get("plotly_chart")) == 6
     assert len(at.metric) >= 6
-    assert at.metric[0].value == f"{ui.SAMPLE_SIZE:,}"
+    assert at.metric[0].value == f"{SAMPLE_SIZE:,}"
 
 
 # ---- import ----------------------------------------------------------------------------------
@@ -123,7 +125,7 @@ def sample_csv(n: int = 40) -> bytes:
 
 
 def test_upload_csv_shows_the_report_and_saves_a_data_set() -> None:
-    at = open_page(ui.PAGE_FILES["import"])
+    at = open_page(PAGE_FILES["import"])
     at.file_uploader[0].set_value(("export.csv", sample_csv(40), "text/csv")).run()
     no_failure(at)
     metrics = {m.label: m.value for m in at.metric}
@@ -146,7 +148,7 @@ def test_upload_with_bad_rows_lists_each_error_and_keeps_good_rows() -> None:
         ("good.json", json.dumps(good).encode(), "application/json"),
         ("mixed.jsonl", (json.dumps(bad) + "\n" + "{not json\n").encode(), "application/json"),
     ]
-    at = open_page(ui.PAGE_FILES["import"])
+    at = open_page(PAGE_FILES["import"])
     at.file_uploader[0].set_value(files).run()
     no_failure(at)
     metrics = {m.label: m.value for m in at.metric}
@@ -160,9 +162,9 @@ def test_upload_with_bad_rows_lists_each_error_and_keeps_good_rows() -> None:
 
 
 def test_pasted_seed_example_imports_with_a_configuration_warning() -> None:
-    at = open_page(ui.PAGE_FILES["import"])
-    assert at.text_area[0].placeholder == ui.SEED_EXAMPLE
-    at.text_area[0].set_value(ui.SEED_EXAMPLE).run()
+    at = open_page(PAGE_FILES["import"])
+    assert at.text_area[0].placeholder == SEED_EXAMPLE
+    at.text_area[0].set_value(SEED_EXAMPLE).run()
     no_failure(at)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Sessions read"] == "1"
@@ -171,32 +173,59 @@ def test_pasted_seed_example_imports_with_a_configuration_warning() -> None:
 
 def test_stored_data_sets_are_listed_and_deleted_links_say_so() -> None:
     dataset_id = saved_sample(30)
-    at = open_page(ui.PAGE_FILES["import"])
+    at = open_page(PAGE_FILES["import"])
     assert any(dataset_id in str(df.value.get("id", pd.Series()).tolist()) for df in at.dataframe)
     store().delete_dataset(dataset_id)
-    at = open_page(ui.PAGE_FILES["overview"], ds=dataset_id)
+    at = open_page(PAGE_FILES["overview"], ds=dataset_id)
     no_failure(at)
     assert any("no longer exists" in e for e in texts(at, "error"))
 
 
 def test_deleting_a_data_set_in_the_ui_removes_it_and_old_links_say_so() -> None:
     dataset_id = saved_sample(30)
-    at = open_page(ui.PAGE_FILES["import"])
+    at = open_page(PAGE_FILES["import"])
     at.button(key=f"delete_{dataset_id}").click().run()
     no_failure(at)
     assert store().list_datasets() == []
     assert "None yet" in all_text(at)
-    at = open_page(ui.PAGE_FILES["session"], ds=dataset_id, sid=sample.sample_sessions(30)[0].id)
+    at = open_page(PAGE_FILES["session"], ds=dataset_id, sid=sample.sample_sessions(30)[0].id)
     no_failure(at)
     assert any("no longer exists" in e for e in texts(at, "error"))
     assert "no data set" in all_text(at).lower()
+
+
+def test_deleting_a_data_set_keeps_every_other_data_set_cached(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Streamlit's data cache is shared by every user: a delete must not empty theirs."""
+    reads: dict[str, int] = {}
+    original = datasets.facts_frame
+
+    def counted(store: Store, dataset_id: str) -> Any:
+        reads[dataset_id] = reads.get(dataset_id, 0) + 1
+        return original(store, dataset_id)
+
+    monkeypatch.setattr(datasets, "facts_frame", counted)
+    deleted, kept = saved_sample(30), saved_sample(20)
+    for dataset_id in (deleted, kept):
+        no_failure(open_page(PAGE_FILES["overview"], ds=dataset_id))  # another user's view, cached
+    assert reads == {deleted: 1, kept: 1}
+
+    at = open_page(PAGE_FILES["import"])
+    at.button(key=f"delete_{deleted}").click().run()
+    no_failure(at)
+
+    at = open_page(PAGE_FILES["overview"], ds=kept)
+    no_failure(at)
+    assert at.metric[0].value == "20"
+    assert reads[kept] == 1  # still cached: not read from the store again
+    at = open_page(PAGE_FILES["overview"], ds=deleted)
+    assert any("no longer exists" in e for e in texts(at, "error"))
 
 
 def test_a_link_to_a_deleted_data_set_says_to_pick_another_when_others_exist() -> None:
     dataset_id = saved_sample(30)
     saved_sample(20)
     store().delete_dataset(dataset_id)
-    at = open_page(ui.PAGE_FILES["overview"], ds=dataset_id)
+    at = open_page(PAGE_FILES["overview"], ds=dataset_id)
     no_failure(at)
     assert any("no longer exists" in e for e in texts(at, "error"))
     shown = "\n".join(texts(at, "info"))
@@ -209,7 +238,7 @@ def test_a_link_to_a_deleted_data_set_says_to_pick_another_when_others_exist() -
 
 def test_filters_narrow_the_table_and_go_into_the_link() -> None:
     saved_sample()
-    at = open_page(ui.PAGE_FILES["overview"])
+    at = open_page(PAGE_FILES["overview"])
     everything = sessions_table(at)
     assert len(everything) == SAMPLE_N
     category = at.sidebar.multiselect(key="ui_f_cat")
@@ -228,7 +257,7 @@ def test_a_link_restores_data_set_filters_and_session() -> None:
     older = saved_sample(60)
     saved_sample(SAMPLE_N)  # newer: chosen when a link names none
     at = open_page(
-        ui.PAGE_FILES["overview"], ds=older, wf=["workflow_alpha", "workflow_beta"], status="cancelled"
+        PAGE_FILES["overview"], ds=older, wf=["workflow_alpha", "workflow_beta"], status="cancelled"
     )
     no_failure(at)
     assert at.sidebar.selectbox[0].value == older
@@ -238,7 +267,7 @@ def test_a_link_restores_data_set_filters_and_session() -> None:
     assert set(shown["status"]) == {"cancelled"}
 
     session_id = shown["session_id"].iloc[0]
-    at = open_page(ui.PAGE_FILES["session"], ds=older, sid=session_id)
+    at = open_page(PAGE_FILES["session"], ds=older, sid=session_id)
     no_failure(at)
     assert at.selectbox(key="ui_session").value == session_id
     facts = at.dataframe[0].value
@@ -248,7 +277,7 @@ def test_a_link_restores_data_set_filters_and_session() -> None:
 def test_bad_link_values_are_ignored_with_a_notice() -> None:
     dataset_id = saved_sample(30)
     at = open_page(
-        ui.PAGE_FILES["overview"],
+        PAGE_FILES["overview"],
         ds=dataset_id,
         cat=["rate_limited", "bogus"],
         wf="no_such_workflow",
@@ -268,7 +297,7 @@ def test_bad_link_values_are_ignored_with_a_notice() -> None:
 
 def test_junk_data_set_id_is_a_notice_and_the_newest_data_set_is_shown() -> None:
     dataset_id = saved_sample(30)
-    at = open_page(ui.PAGE_FILES["overview"], ds="../../etc/passwd")
+    at = open_page(PAGE_FILES["overview"], ds="../../etc/passwd")
     no_failure(at)
     assert any("not a valid id" in w for w in texts(at, "warning"))
     assert at.query_params["ds"] == dataset_id
@@ -276,7 +305,7 @@ def test_junk_data_set_id_is_a_notice_and_the_newest_data_set_is_shown() -> None
 
 def test_charts_carry_the_filtered_data() -> None:
     saved_sample()
-    at = open_page(ui.PAGE_FILES["overview"], cat="rate_limited")
+    at = open_page(PAGE_FILES["overview"], cat="rate_limited")
     no_failure(at)
     specs = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
     assert len(specs) == 6
@@ -309,7 +338,7 @@ def test_the_time_chart_buckets_per_day_and_a_widget_rerun_recomputes_only_what_
     for name in ("requests_vs_limit", "cancellations_over_time"):
         counted(charts, name)
     counted(datasets, "facts_frame")
-    at = open_page(ui.PAGE_FILES["overview"])
+    at = open_page(PAGE_FILES["overview"])
     no_failure(at)
 
     def time_chart_x() -> list[str]:
@@ -328,7 +357,7 @@ def test_the_time_chart_buckets_per_day_and_a_widget_rerun_recomputes_only_what_
 
 def test_what_if_sliders_update_the_counts() -> None:
     saved_sample()
-    at = open_page(ui.PAGE_FILES["overview"])
+    at = open_page(PAGE_FILES["overview"])
     label = "Rate-limit cancellations avoided"
 
     def avoided_and_total() -> tuple[int, int]:
@@ -355,7 +384,7 @@ def test_what_if_sliders_update_the_counts() -> None:
 def test_session_page_shows_diagnosis_and_offline_report() -> None:
     dataset_id = saved_sample()
     session = next(s for s in sample.sample_sessions(SAMPLE_N) if s.status == "cancelled")
-    at = open_page(ui.PAGE_FILES["session"], ds=dataset_id, sid=session.id)
+    at = open_page(PAGE_FILES["session"], ds=dataset_id, sid=session.id)
     no_failure(at)
     body = all_text(at)
     assert "Root cause" in body and "Prevention" in body
@@ -373,14 +402,14 @@ def test_llm_report_comes_from_cache_until_analyze_again(
     use_fake_llm(monkeypatch, fake_llm)
     dataset_id = saved_sample(30)
     session = next(s for s in sample.sample_sessions(30) if s.status == "cancelled")
-    at = open_page(ui.PAGE_FILES["session"], ds=dataset_id, sid=session.id)
+    at = open_page(PAGE_FILES["session"], ds=dataset_id, sid=session.id)
     no_failure(at)
     first = {m.label: m.value for m in at.metric}
     assert (first["Provider"], first["Model"], first["From cache"]) == ("openai", "fake/model-1", "no")
     assert first["Tokens"] != "0"
     calls = len(fake_llm.completions)
     assert calls >= 1
-    again = open_page(ui.PAGE_FILES["session"], ds=dataset_id, sid=session.id)  # another browser
+    again = open_page(PAGE_FILES["session"], ds=dataset_id, sid=session.id)  # another browser
     assert {m.label: m.value for m in again.metric}["From cache"] == "yes"
     assert len(fake_llm.completions) == calls
     next(b for b in again.button if b.label == "Analyze again").click().run()
@@ -392,7 +421,7 @@ def test_llm_report_comes_from_cache_until_analyze_again(
 
 def test_unknown_session_in_a_link_is_explained() -> None:
     dataset_id = saved_sample(30)
-    at = open_page(ui.PAGE_FILES["session"], ds=dataset_id, sid="cksess_not_here")
+    at = open_page(PAGE_FILES["session"], ds=dataset_id, sid="cksess_not_here")
     no_failure(at)
     assert any("is not in the data set" in w for w in texts(at, "warning"))
 
@@ -401,7 +430,7 @@ def test_a_page_run_on_its_own_works_like_a_deep_link() -> None:
     """streamlit#9624: a deep link may run pages/x.py without app.py; setup must still happen."""
     dataset_id = saved_sample(30)
     session_id = sample.sample_sessions(30)[0].id
-    page = str(Path(APP).parent / ui.PAGE_FILES["session"])
+    page = str(Path(APP).parent / PAGE_FILES["session"])
     at = AppTest.from_file(page, default_timeout=TIMEOUT)
     at.query_params.update(ds=dataset_id, sid=session_id)
     at.run()
@@ -425,7 +454,7 @@ def wait_for_job(job_id: str, timeout: float = 60) -> str:
 
 def test_batch_runs_in_the_background_and_offers_downloads() -> None:
     saved_sample(40)
-    at = open_page(ui.PAGE_FILES["batch"], cat="rate_limited")
+    at = open_page(PAGE_FILES["batch"], cat="rate_limited")
     no_failure(at)
     next(b for b in at.button if b.label == "Start batch").click().run()
     no_failure(at)
@@ -443,7 +472,7 @@ def test_batch_runs_in_the_background_and_offers_downloads() -> None:
     past = [element.proto.label for element in at.get("page_link")]
     assert any(f"{job.done}/{job.total} · done" in label for label in past), past
     # A past job reopens from its link in another browser session.
-    again = open_page(ui.PAGE_FILES["batch"], job=job_id)
+    again = open_page(PAGE_FILES["batch"], job=job_id)
     no_failure(again)
     assert any(s.startswith("Done") for s in texts(again, "success"))
 
@@ -470,7 +499,7 @@ def test_stop_button_ends_a_running_job_and_keeps_what_is_done(
     use_fake_llm(monkeypatch, fake_llm, LLM_CONCURRENCY="1", LLM_REQUESTS_PER_MINUTE="1000")
     fake_llm.push(*[good_json(delay_s=0.7) for _ in range(40)])
     saved_sample(60)
-    at = open_page(ui.PAGE_FILES["batch"], cat="rate_limited")
+    at = open_page(PAGE_FILES["batch"], cat="rate_limited")
     next(b for b in at.button if b.label == "Start batch").click().run()
     job_id = at.query_params["job"]
     deadline = time.monotonic() + 30
@@ -497,7 +526,7 @@ def test_stopped_job_keeps_its_results() -> None:
     sessions = sample.sample_sessions(30)
     job_id = s.create_job(dataset_id, [x.id for x in sessions[:5]], sessions, provider="offline", model="m")
     s.request_stop(job_id)  # queued -> stopped at once, before any worker sees it
-    at = open_page(ui.PAGE_FILES["batch"], ds=dataset_id, job=job_id)
+    at = open_page(PAGE_FILES["batch"], ds=dataset_id, job=job_id)
     no_failure(at)
     assert any("Stopped after 0 of 5" in i for i in texts(at, "info"))
 
@@ -517,7 +546,7 @@ def test_a_job_where_every_session_failed_offers_no_summary_but_lists_the_errors
         )
         s.record_job_result(job_id, session.id, failed.model_dump(mode="json"), failed.error)
     s.set_job_status(job_id, "failed", error="every session failed")
-    at = open_page(ui.PAGE_FILES["batch"], ds=dataset_id, job=job_id)
+    at = open_page(PAGE_FILES["batch"], ds=dataset_id, job=job_id)
     no_failure(at)
     assert any("failed after 2 of 2" in e for e in texts(at, "error"))
     # Nothing was analyzed, so there is nothing to summarize (it would only ask the dead endpoint again).
@@ -528,7 +557,7 @@ def test_a_job_where_every_session_failed_offers_no_summary_but_lists_the_errors
 
 def test_a_batch_of_hand_picked_sessions_analyzes_exactly_those() -> None:
     saved_sample(40)
-    at = open_page(ui.PAGE_FILES["batch"])
+    at = open_page(PAGE_FILES["batch"])
     at.radio[0].set_value("Sessions I pick").run()
     no_failure(at)
     start = next(b for b in at.button if b.label == "Start batch")
@@ -547,7 +576,7 @@ def test_a_batch_of_hand_picked_sessions_analyzes_exactly_those() -> None:
 
 def test_unknown_job_is_explained() -> None:
     saved_sample(30)
-    at = open_page(ui.PAGE_FILES["batch"], job="f" * 32)
+    at = open_page(PAGE_FILES["batch"], job="f" * 32)
     no_failure(at)
     assert any("does not exist" in e for e in texts(at, "error"))
 
@@ -560,7 +589,7 @@ def test_settings_show_status_but_never_the_key(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("LLM_PROVIDER", "openai")
     monkeypatch.setenv("LLM_API_KEY", secret)
     monkeypatch.setenv("LLM_BASE_URL", "http://127.0.0.1:9/v1")  # nothing listens: a refused connection
-    at = open_page(ui.PAGE_FILES["settings"])
+    at = open_page(PAGE_FILES["settings"])
     no_failure(at)
     view = at.dataframe[0].value.set_index("setting")["value"]
     assert view["API key"] == "configured"
@@ -576,7 +605,7 @@ def test_streamlit_secrets_override_the_environment() -> None:
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.secrets["llm_model"] = "from-secrets/model"
     at.secrets["LLM_BASE_URL"] = "http://127.0.0.1:9/v1"
-    at.switch_page(ui.PAGE_FILES["settings"]).run()
+    at.switch_page(PAGE_FILES["settings"]).run()
     no_failure(at)
     view = at.dataframe[0].value.set_index("setting")["value"]
     assert view["base URL"] == "http://127.0.0.1:9/v1"
@@ -617,7 +646,7 @@ def test_the_session_page_opens_each_sparse_session() -> None:
     sessions = [ChatKitSession.model_validate(record) for record in SPARSE]
     dataset_id = store().save_dataset("Sparse", sessions, ["sparse.json"])
     for record in SPARSE:
-        at = open_page(ui.PAGE_FILES["session"], ds=dataset_id, sid=record["id"])
+        at = open_page(PAGE_FILES["session"], ds=dataset_id, sid=record["id"])
         no_failure(at)
         assert record["id"] in all_text(at)
 
@@ -656,7 +685,7 @@ def test_the_right_password_opens_the_linked_view_and_a_wrong_one_does_not(
     monkeypatch.setenv("DASHBOARD_PASSWORD", "correct horse")
     dataset_id = saved_sample()
     session_id = sample.sample_sessions(SAMPLE_N)[0].id
-    at = open_page(ui.PAGE_FILES["session"], ds=dataset_id, sid=session_id)
+    at = open_page(PAGE_FILES["session"], ds=dataset_id, sid=session_id)
     at.text_input[0].input("wrong")
     at.button[0].click().run()
     no_failure(at)
@@ -680,7 +709,7 @@ def test_a_failed_llm_analysis_keeps_its_warning_on_every_rerun(
     fake_llm.push(*[server_error() for _ in range(10)])
     dataset_id = saved_sample(30)
     session = next(s for s in sample.sample_sessions(30) if s.status == "cancelled")
-    at = open_page(ui.PAGE_FILES["session"], ds=dataset_id, sid=session.id)
+    at = open_page(PAGE_FILES["session"], ds=dataset_id, sid=session.id)
     no_failure(at)
     assert any("could not analyze this session" in w for w in texts(at, "warning"))
     calls = len(fake_llm.completions)

@@ -1,0 +1,75 @@
+"""The Import page's parts: reading uploads once, the stored data sets, deleting one."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+
+import pandas as pd
+import streamlit as st
+
+from chatkit.domain import sample
+from chatkit.domain.models import ImportResult
+from chatkit.ingest import import_files
+from chatkit.store import DatasetInfo
+from chatkit.web import caches
+from chatkit.web.nav import page_link
+from chatkit.web.setup import PageContext
+
+SEED_EXAMPLE = json.dumps(sample.SEED_SESSION, indent=2)
+
+
+def import_once(files: Sequence[tuple[str, bytes]], max_bytes: int) -> ImportResult:
+    """Import uploads once per content: reruns of the page reuse this user's last result."""
+    digest = hashlib.blake2b(digest_size=16)
+    for name, data in files:
+        digest.update(name.encode() + b"\0" + hashlib.blake2b(data, digest_size=16).digest())
+    key = digest.hexdigest()
+    memo = st.session_state.get("ui_import")
+    if memo is None or memo[0] != key:
+        memo = (key, import_files(files, max_bytes=max_bytes))
+        st.session_state["ui_import"] = memo
+    return memo[1]
+
+
+def datasets_table(datasets: Sequence[DatasetInfo]) -> None:
+    st.dataframe(
+        pd.DataFrame(
+            {
+                "name": d.name,
+                "sessions": d.session_count,
+                "imported (UTC)": d.created_at,
+                "files": ", ".join(d.source_files),
+                "id": d.id,
+            }
+            for d in datasets
+        ),
+        hide_index=True,
+        width="stretch",
+        column_config={"imported (UTC)": st.column_config.DatetimeColumn(format="YYYY-MM-DD HH:mm")},
+    )
+
+
+def dataset_row(ctx: PageContext, dataset: DatasetInfo) -> None:
+    """A link that opens the data set, and Delete behind a confirmation."""
+    link_col, delete_col = st.columns([4, 1])
+    with link_col:
+        page_link(
+            "overview",
+            f"Open **{dataset.name}** ({dataset.session_count:,} sessions)",
+            ":material/open_in_new:",
+            {"ds": dataset.id},
+        )
+    with delete_col.popover("Delete", icon=":material/delete:"):
+        st.write(f"Delete **{dataset.name}**? Links to it will say it no longer exists.")
+        if st.button("Delete for good", key=f"delete_{dataset.id}", type="primary"):
+            delete_dataset(ctx, dataset.id)
+            st.rerun()
+
+
+def delete_dataset(ctx: PageContext, dataset_id: str) -> None:
+    """Delete a data set and forget its cached views; other data sets' caches (other users') stay."""
+    ctx.store.delete_dataset(dataset_id)
+    caches.forget_dataset(dataset_id, ctx.store)
+    st.query_params.clear()
