@@ -32,21 +32,13 @@ def _run(args: list[str], cwd: Path, **kwargs: object) -> subprocess.CompletedPr
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh venv with the package installed from a freshly built wheel; returns its bin folder."""
     base = tmp_path_factory.mktemp("install")
-    build = _run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-q",
-            "-w",
-            str(base),
-            str(ROOT),
-        ],
-        cwd=base,
-    )
+    # Build from a copy: an in-tree build leaves build/ behind, whose stale files a later wheel would pack.
+    source = base / "source"
+    shutil.copytree(ROOT / "chatkit", source / "chatkit", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, source / name)
+    wheel_args = ["wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(base), str(source)]
+    build = _run([sys.executable, "-m", "pip", *wheel_args], cwd=base)
     assert build.returncode == 0, build.stderr
     (wheel,) = base.glob("chatkit_session_analytics-*.whl")
     env_dir = base / "venv"
