@@ -5,10 +5,10 @@ No other module reads environment variables.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
-from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -62,6 +62,11 @@ def _address_list(value: Any) -> Any:
             return json.loads(text)
         return [part for part in re.split(r"[\s,;]+", text) if part]
     return value
+
+
+@functools.lru_cache(maxsize=4)
+def _hash_of_plain_password(plain: str) -> str:
+    return hash_password(plain)
 
 
 def provider_name(value: str) -> str:
@@ -178,21 +183,15 @@ class Settings(BaseSettings):
             )
         return value
 
-    def model_post_init(self, context: Any, /) -> None:
-        self.password_hash()  # DASHBOARD_PASSWORD is hashed at load, not at the first sign-in
-
-    @cached_property
-    def _password_hash(self) -> str | None:
+    def password_hash(self) -> str | None:
+        """The shared password's hash: DASHBOARD_PASSWORD_HASH, else DASHBOARD_PASSWORD hashed in
+        memory (once per process: the dashboard reads its settings on every run, and scrypt is
+        deliberately slow). None when neither is set."""
         if self.dashboard_password_hash is not None:
             return self.dashboard_password_hash.get_secret_value()
         if self.dashboard_password is not None and self.dashboard_password.get_secret_value():
-            return hash_password(self.dashboard_password.get_secret_value())
+            return _hash_of_plain_password(self.dashboard_password.get_secret_value())
         return None
-
-    def password_hash(self) -> str | None:
-        """The shared password's hash: DASHBOARD_PASSWORD_HASH, else DASHBOARD_PASSWORD hashed once in
-        memory (a fresh salt per process). None when neither is set."""
-        return self._password_hash
 
     def api_tokens(self) -> list[ApiToken]:
         """ANALYTICS_API_TOKENS, plus ANALYTICS_API_TOKEN as the admin token named `default` (today's

@@ -277,8 +277,10 @@ def test_an_empty_password_cannot_be_hashed() -> None:
         hash_password("")
 
 
-def test_a_plain_dashboard_password_is_hashed_at_load_and_the_hash_setting_wins() -> None:
+def test_a_plain_dashboard_password_is_hashed_once_per_process_and_the_hash_setting_wins() -> None:
     plain = Settings(_env_file=None, dashboard_password="pa55")
+    # Settings are read on every dashboard run: the second read must not pay for scrypt again.
+    assert Settings(_env_file=None, dashboard_password="pa55").password_hash() == plain.password_hash()
     assert verify_password("pa55", plain.password_hash() or "") and not verify_password(
         "pa5", plain.password_hash() or ""
     )
