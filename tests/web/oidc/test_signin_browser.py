@@ -43,6 +43,7 @@ def app_urls(visited: list[str], app: App) -> list[str]:
 def test_a_deep_link_survives_sign_in_and_sign_out_ends_the_session(
     browser: Browser, oidc_provider: Provider, signin_app: Callable[..., App]
 ) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
     app = signin_app(**APP_ENV)
     context = browser.new_context()
     page = context.new_page()
@@ -81,7 +82,6 @@ def test_a_deep_link_survives_sign_in_and_sign_out_ends_the_session(
         page.reload()  # the identity cookie is gone: a fresh session is not signed in either
         expect(page.get_by_role("heading", name="Sign in required")).to_be_visible()
     finally:
-        ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "oidc-last.png"))
         context.close()
 
