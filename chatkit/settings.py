@@ -5,15 +5,68 @@ No other module reads environment variables.
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
+import re
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from chatkit.domain.access import ApiToken, Role, hash_password, is_password_hash
 
 OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1"
 DEFAULT_MODEL = "mistralai/mistral-7b-instruct:free"
 PROVIDERS = ("openrouter", "openai", "offline")
+
+
+_SHA256_HEX = re.compile(r"^[0-9a-fA-F]{64}$")
+
+
+class ApiTokenSpec(BaseModel):
+    """One entry of ANALYTICS_API_TOKENS. A plain `token` is hashed on load and not kept."""
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+    token_sha256: SecretStr
+    role: Literal["admin", "viewer"] = "viewer"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _hash_plain_token(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "token" in data:
+            data = dict(data)
+            plain = data.pop("token")
+            if "token_sha256" in data:
+                raise ValueError('give either "token" or "token_sha256", not both')
+            if not isinstance(plain, str) or len(plain.strip()) < 16:
+                raise ValueError('"token" must be a string of at least 16 characters')
+            data["token_sha256"] = hashlib.sha256(plain.strip().encode("utf-8")).hexdigest()
+        return data
+
+    @field_validator("token_sha256")
+    @classmethod
+    def _is_sha256(cls, value: SecretStr) -> SecretStr:
+        if not _SHA256_HEX.match(value.get_secret_value()):
+            raise ValueError('"token_sha256" must be 64 hex digits (sha256sum of the token)')
+        return SecretStr(value.get_secret_value().lower())
+
+
+def _address_list(value: Any) -> Any:
+    """A JSON list, or addresses separated by commas / whitespace (friendlier in an env file)."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return [part for part in re.split(r"[\s,;]+", text) if part]
+    return value
+
+
+@functools.lru_cache(maxsize=4)
+def _hash_of_plain_password(plain: str) -> str:
+    return hash_password(plain)
 
 
 def provider_name(value: str) -> str:
@@ -28,7 +81,10 @@ def provider_name(value: str) -> str:
 class Settings(BaseSettings):
     """Every setting, its env name (upper case of the field) and its default."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+    # hide_input_in_errors: an error message must never echo a password, hash or token it was given.
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", case_sensitive=False, hide_input_in_errors=True
+    )
 
     # LLM
     llm_provider: str = Field(
@@ -52,6 +108,26 @@ class Settings(BaseSettings):
     dashboard_password: SecretStr | None = Field(
         None, description="when set, the dashboard asks for it before showing anything"
     )
+    dashboard_password_hash: SecretStr | None = Field(
+        None,
+        description="the shared password as a scrypt hash (`chatkit hash-password`); wins over the plain one",
+    )
+
+    # Sign-in and roles (OIDC itself is configured in .streamlit/secrets.toml [auth])
+    auth_allowed_emails: Annotated[list[str], NoDecode] = Field(
+        [], description="addresses that may sign in (comma-separated or JSON list)"
+    )
+    auth_allowed_domains: Annotated[list[str], NoDecode] = Field(
+        [], description="e-mail domains that may sign in, matched exactly"
+    )
+    auth_admin_emails: Annotated[list[str], NoDecode] = Field([], description="addresses that are admins")
+    auth_admin_group_claim: str = Field("groups", description="the OIDC claim that lists a user's groups")
+    auth_admin_group: str | None = Field(None, description="members of this group (in the claim) are admins")
+    analytics_api_tokens: dict[str, ApiTokenSpec] | None = Field(
+        None,
+        description='REST API tokens: {name: {"token_sha256" | "token": ..., "role": "admin" | "viewer"}}',
+    )
+    retention_days: int = Field(30, ge=0, description="data sets older than this are purged; 0 keeps them")
 
     # Storage
     chatkit_data_dir: Path = Field(Path(".chatkit-data"), description="where the SQLite store lives")
@@ -76,6 +152,63 @@ class Settings(BaseSettings):
     @classmethod
     def _known_provider(cls, value: str) -> str:
         return provider_name(value)
+
+    @field_validator("auth_allowed_emails", "auth_allowed_domains", "auth_admin_emails", mode="before")
+    @classmethod
+    def _split_addresses(cls, value: Any) -> Any:
+        return _address_list(value)
+
+    @field_validator("auth_allowed_emails", "auth_admin_emails")
+    @classmethod
+    def _look_like_addresses(cls, value: list[str]) -> list[str]:
+        bad = [v for v in value if v.count("@") != 1 or v.startswith("@") or v.endswith("@")]
+        if bad:
+            raise ValueError(f"{len(bad)} entr{'y is' if len(bad) == 1 else 'ies are'} not an e-mail address")
+        return [v.strip().lower() for v in value]
+
+    @field_validator("auth_allowed_domains")
+    @classmethod
+    def _look_like_domains(cls, value: list[str]) -> list[str]:
+        domains = [v.strip().lower().lstrip("@") for v in value]
+        if any("@" in d or "." not in d or d.startswith(".") for d in domains):
+            raise ValueError("a domain is written like example.com (no '@', no leading dot)")
+        return domains
+
+    @field_validator("dashboard_password_hash")
+    @classmethod
+    def _known_hash_format(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not is_password_hash(value.get_secret_value()):
+            raise ValueError(
+                "must be a hash made by `chatkit hash-password` ($scrypt$ln=…,r=…,p=…$salt$hash)"
+            )
+        return value
+
+    def password_hash(self) -> str | None:
+        """The shared password's hash: DASHBOARD_PASSWORD_HASH, else DASHBOARD_PASSWORD hashed in
+        memory (once per process: the dashboard reads its settings on every run, and scrypt is
+        deliberately slow). None when neither is set."""
+        if self.dashboard_password_hash is not None:
+            return self.dashboard_password_hash.get_secret_value()
+        if self.dashboard_password is not None and self.dashboard_password.get_secret_value():
+            return _hash_of_plain_password(self.dashboard_password.get_secret_value())
+        return None
+
+    def api_tokens(self) -> list[ApiToken]:
+        """ANALYTICS_API_TOKENS, plus ANALYTICS_API_TOKEN as the admin token named `default` (today's
+        one token could run analyses, so it keeps doing so)."""
+        tokens = [
+            ApiToken(name, spec.token_sha256.get_secret_value(), Role(spec.role))
+            for name, spec in (self.analytics_api_tokens or {}).items()
+        ]
+        legacy = self.analytics_api_token
+        if (
+            legacy is not None
+            and legacy.get_secret_value().strip()
+            and "default" not in (self.analytics_api_tokens or {})
+        ):
+            digest = hashlib.sha256(legacy.get_secret_value().strip().encode("utf-8")).hexdigest()
+            tokens.append(ApiToken("default", digest, Role.ADMIN))
+        return tokens
 
     @property
     def effective_provider(self) -> str:

@@ -68,6 +68,14 @@ def test_every_setting_is_read_from_the_environment_case_insensitively(
         "API_RATE_LIMIT": "5/minute",
         "API_MAX_BODY_BYTES": "4096",
         "API_MAX_BATCH_SESSIONS": "3",
+        "DASHBOARD_PASSWORD_HASH": "$scrypt$ln=4,r=1,p=1$MDEyMzQ1Njc4OWFiY2RlZg$" + "A" * 43,
+        "AUTH_ALLOWED_EMAILS": "Carol@Partner.org, dave@partner.org",
+        "AUTH_ALLOWED_DOMAINS": '["example.com"]',
+        "AUTH_ADMIN_EMAILS": "admin@example.com",
+        "AUTH_ADMIN_GROUP_CLAIM": "roles",
+        "AUTH_ADMIN_GROUP": "chatkit-admins",
+        "ANALYTICS_API_TOKENS": '{"ci": {"token": "ci-token-0123456789", "role": "viewer"}}',
+        "RETENTION_DAYS": "7",
     }
     assert sorted(name.upper() for name in values) == sorted(readme_table())
     monkeypatch.chdir(tmp_path)  # no .env from the repository
@@ -96,6 +104,37 @@ def test_every_setting_is_read_from_the_environment_case_insensitively(
     assert s.analytics_api_token.get_secret_value() == "t0ken"
     assert s.dashboard_password.get_secret_value() == "pa55" and "pa55" not in repr(s)
     assert "sk-from-env" not in repr(s) and "sk-from-env" not in str(s.public_view())
+    assert s.password_hash() == values["DASHBOARD_PASSWORD_HASH"]  # the hash wins over the plain one
+    assert s.auth_allowed_emails == ["carol@partner.org", "dave@partner.org"]
+    assert (s.auth_allowed_domains, s.auth_admin_emails) == (["example.com"], ["admin@example.com"])
+    assert (s.auth_admin_group_claim, s.auth_admin_group, s.retention_days) == ("roles", "chatkit-admins", 7)
+    assert [(t.name, t.role.value) for t in s.api_tokens()] == [("ci", "viewer"), ("default", "admin")]
+    assert "ci-token-0123456789" not in repr(s) + s.model_dump_json()  # hashed at load, not kept
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("dashboard_password_hash", "hunter2-not-a-hash", "chatkit hash-password"),
+        (
+            "auth_allowed_emails",
+            "alice@example.com, hunter2-not-an-address",
+            "1 entry is not an e-mail address",
+        ),
+        ("auth_allowed_domains", "@example.com, .hunter2", "a domain is written like example.com"),
+        ("analytics_api_tokens", {"ci": {"token": "hunter2"}}, "at least 16 characters"),
+        ("analytics_api_tokens", {"ci": {"token_sha256": "hunter2"}}, "64 hex digits"),
+        (
+            "analytics_api_tokens",
+            {"ci": {"token": "hunter2-0123456789", "role": "root"}},
+            "'admin' or 'viewer'",
+        ),
+    ],
+)
+def test_a_bad_auth_setting_is_refused_without_echoing_it(name: str, value: object, message: str) -> None:
+    with pytest.raises(ValidationError, match=message) as refused:
+        Settings(_env_file=None, **{name: value})
+    assert "hunter2" not in str(refused.value)
 
 
 def test_without_a_key_the_offline_analyzer_answers() -> None:
