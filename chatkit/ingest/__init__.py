@@ -51,9 +51,9 @@ from chatkit.domain.models import (
     ImportResult,
     IssueLevel,
     StatusChange,
-    is_secret_key,
 )
 from chatkit.domain.rules import paused_gc
+from chatkit.domain.secrets import is_secret_key
 
 DEFAULT_MAX_BYTES = 200 * 1024 * 1024
 MAX_DEPTH = 64  # a session is 3-4 levels deep; anything far deeper is not an export

@@ -9,7 +9,6 @@ summary is checked for secret-like keys before it is stored.
 from __future__ import annotations
 
 import hashlib
-import re
 import threading
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -24,7 +23,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.pool import StaticPool
 
-from chatkit.domain.models import ChatKitSession, is_secret_key
+from chatkit.domain.models import ChatKitSession
+from chatkit.domain.secrets import assert_secret_free, redact_text
 from chatkit.settings import Settings
 
 JOB_STATUSES = ("queued", "running", "stopping", "stopped", "done", "failed")
@@ -34,8 +34,6 @@ DEFAULT_STALE_AFTER_S = 30.0
 # Audit rows keep this many ids (and the full count): a 100k-session batch must not make a 5 MB row.
 AUDIT_MAX_IDS = 1000
 _CHUNK = 5000
-# Credential-shaped text (API keys, ChatKit client secrets, bearer headers) in free-text columns.
-_SECRET_TEXT = re.compile(r"\b(?:sk|ek|rk)[-_][A-Za-z0-9_\-]{16,}|\bBearer\s+\S+", re.I)
 
 
 class _UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -198,25 +196,6 @@ def dataset_id_for(texts: Sequence[str]) -> str:
     """Content hash of a data set: the same sessions (in any order) give the same id."""
     digests = sorted(hashlib.sha256(text.encode()).hexdigest() for text in texts)
     return hashlib.sha256("\n".join(digests).encode()).hexdigest()[:16]
-
-
-def assert_secret_free(value: Any, what: str) -> None:
-    """Refuse to store a mapping that carries a secret-like key at any depth."""
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, Mapping):
-            for key, child in item.items():
-                if isinstance(key, str) and is_secret_key(key):
-                    raise ValueError(f"refusing to store {what}: key {key!r} looks like a secret")
-                stack.append(child)
-        elif isinstance(item, (list, tuple)):
-            stack.extend(item)
-
-
-def redact_text(text: str) -> str:
-    """Free text (errors, audit details) may quote a header or key by accident: mask it."""
-    return _SECRET_TEXT.sub("[redacted]", text)
 
 
 def _chunks(rows: list[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
