@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chatkit.domain.models import ChatKitSession
-from chatkit.domain.rules import paused_gc
 
 # The seed's own example session (its enriched shape): the placeholder on the Import page, the REST API's
 # documented example and `selftest`'s analysis. Shared: copy it before changing anything in it.
@@ -180,5 +179,4 @@ def sample_records(n: int = 300, seed: int = 7) -> list[dict[str, Any]]:
 def sample_sessions(n: int = 300, seed: int = 7) -> list[ChatKitSession]:
     """The sample records validated into sessions (secrets stripped by the model)."""
     records = sample_records(n, seed)
-    with paused_gc():
-        return [ChatKitSession.model_validate(r) for r in records]
+    return [ChatKitSession.model_validate(r) for r in records]

@@ -17,7 +17,6 @@ from typing import Any
 
 from chatkit.domain.lifecycle import Origin, merge_lifecycle
 from chatkit.domain.models import ChatKitSession, ImportIssue, ImportResult, IssueLevel
-from chatkit.domain.rules import paused_gc
 from chatkit.ingest.csv_reader import parse_csv
 from chatkit.ingest.decode import DEFAULT_MAX_BYTES, decode
 from chatkit.ingest.json_reader import parse_json, parse_jsonl
@@ -26,12 +25,7 @@ from chatkit.ingest.parsed import Parsed
 from chatkit.ingest.sniff import sniff
 from chatkit.ingest.validate import config_field, validate_one
 
-# Each entry point runs with the cyclic GC paused: an import creates ~10 objects per record and no
-# cycles, and with the GC on, 100k records trigger full collections over an ever larger heap (about
-# 2x slower).
 
-
-@paused_gc()
 def import_files(
     files: Sequence[tuple[str, bytes]],
     *,
@@ -42,7 +36,6 @@ def import_files(
     return _finish(parsed)
 
 
-@paused_gc()
 def import_bytes(
     name: str,
     data: bytes,
@@ -52,7 +45,6 @@ def import_bytes(
     return import_files([(name, data)], max_bytes=max_bytes)
 
 
-@paused_gc()
 def import_text(
     text: str,
     name: str = "pasted JSON",
@@ -67,7 +59,6 @@ def import_text(
     return _finish([_parse_text(Parsed(name), text)])
 
 
-@paused_gc()
 def import_paths(
     paths: Sequence[str | Path],
     *,
@@ -97,7 +88,6 @@ def import_paths(
     return _finish(parsed)
 
 
-@paused_gc()
 def import_records(
     records: Sequence[Any],
     source: str = "request",
