@@ -11,11 +11,13 @@ the modules behind them are internal and may change.
 
 from __future__ import annotations
 
+from chatkit.ingest.csv_reader import DEFAULT_MAX_FIELD_BYTES
 from chatkit.ingest.decode import DEFAULT_MAX_BYTES
 from chatkit.ingest.importer import import_bytes, import_files, import_paths, import_records, import_text
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
+    "DEFAULT_MAX_FIELD_BYTES",
     "import_bytes",
     "import_files",
     "import_paths",

@@ -4,23 +4,34 @@ Columns as `pandas.json_normalize(...).to_csv()` writes them (`workflow.id`,
 `rate_limits.max_requests_per_1_minute`, `512.0`, `True`, a leading index column) or snake columns
 (`workflow_id`, `workflow_version`, `customer_id`); `,` `;` or tab, from the header line. An empty cell
 is an absent value, a literal `NaN` is an error. Rows are counted as a spreadsheet shows them (header =
-row 1).
+row 1). A cell over `max_field_bytes` (the CHATKIT_MAX_FIELD_BYTES setting) is a row error naming its
+column.
+
+The parser is CPython's own csv reader, from a private instance of its `_csv` extension module: the
+csv module's field limit (`csv.field_size_limit`, 131,072 characters by default) is one setting for
+the whole process, and raising it here would change it for every other thread and library. The private
+instance has a limit of its own, which nothing else sees; our limit is then checked per cell.
 """
 
 from __future__ import annotations
 
 import ast
 import csv
+import importlib.util
 import io
 import json
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from chatkit.domain.lifecycle import TERMINAL_STATUSES
 from chatkit.domain.secrets import is_secret_key
-from chatkit.ingest.messages import clip
+from chatkit.ingest.messages import clip, mb
 from chatkit.ingest.parsed import Parsed
+
+DEFAULT_MAX_FIELD_BYTES = 4 * 1024 * 1024  # today's exports hold cells of a few MB at most (long reasons)
+_PARSER_FIELD_LIMIT = 2**31 - 1  # fits a C long everywhere; above any file the importer reads
 
 # CSV columns whose cells stay text even when they look like numbers (ids, versions, free text).
 _TEXT_PATHS = {
@@ -50,6 +61,25 @@ _TRUE = {"true", "True", "TRUE"}
 _FALSE = {"false", "False", "FALSE"}
 
 
+def _private_parser() -> tuple[Callable[..., Iterator[list[str]]], type[Exception]]:
+    """`reader` and `Error` of our own `_csv` instance with a limit above any file we read.
+
+    `_csv` keeps its field limit in per-module state (multi-phase init, PEP 489), so a second instance
+    has its own. Should an interpreter ever hand back the shared instance, the shared limit is left as
+    it is: a cell over it then ends the read with a message naming the row."""
+    spec = importlib.util.find_spec("_csv")
+    if spec is not None and spec.loader is not None:
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        if module.field_size_limit is not csv.field_size_limit and module.Error is not csv.Error:
+            module.field_size_limit(_PARSER_FIELD_LIMIT)
+            return module.reader, module.Error
+    return csv.reader, csv.Error
+
+
+_reader, _CsvError = _private_parser()
+
+
 @dataclass
 class _Column:
     index: int
@@ -58,14 +88,13 @@ class _Column:
     text: bool  # keep the cell as text (ids, versions, free text)
 
 
-def parse_csv(text: str, parsed: Parsed) -> None:
+def parse_csv(text: str, parsed: Parsed, max_field_bytes: int = DEFAULT_MAX_FIELD_BYTES) -> None:
     first_line = text.split("\n", 1)[0]
     delimiter = max((",", ";", "\t"), key=first_line.count)
-    csv.field_size_limit(max(csv.field_size_limit(), len(text) + 1))  # a 2 MB cell is still a cell
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    reader = _reader(io.StringIO(text), delimiter=delimiter)
     try:
         header = next(reader)
-    except (StopIteration, csv.Error):
+    except (StopIteration, _CsvError):
         parsed.error("the file is neither JSON nor a readable CSV")
         return
     columns = _plan_columns([cell.strip().lstrip("\ufeff") for cell in header], parsed)
@@ -89,13 +118,33 @@ def parse_csv(text: str, parsed: Parsed) -> None:
                     location,
                 )
                 continue
+            # A character is at most 4 UTF-8 bytes: a row of shorter cells needs no measuring.
+            if max(map(len, row)) > max_field_bytes // 4 and _oversized(
+                row, header, parsed, location, max_field_bytes
+            ):
+                continue
             record = _row_record(row, columns, parsed, location)
             if record is not None:
                 parsed.add(record, location)
-    except csv.Error as exc:
+    except _CsvError as exc:
         parsed.error(f"the CSV cannot be read from here on: {clip(str(exc))}", f"row {row_number + 1}")
     if parsed.rows == 0 and not parsed.issues:
         parsed.warn("the CSV has a header row but no data rows")
+
+
+def _oversized(row: list[str], header: list[str], parsed: Parsed, location: str, limit: int) -> bool:
+    """Report the row's first cell over `limit` UTF-8 bytes (naming its column); False when none is."""
+    for index, cell in enumerate(row):
+        size = len(cell.encode("utf-8", "surrogatepass"))
+        if size > limit:
+            parsed.error(
+                f"this cell holds {mb(size)}, over the {mb(limit)} allowed for one CSV cell "
+                "(CHATKIT_MAX_FIELD_BYTES); the row was skipped",
+                location,
+                field=clip(header[index].strip().lstrip("\ufeff"), 40) or f"column {index + 1}",
+            )
+            return True
+    return False
 
 
 def _plan_columns(header: list[str], parsed: Parsed) -> list[_Column] | None:

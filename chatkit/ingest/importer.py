@@ -17,7 +17,7 @@ from typing import Any
 
 from chatkit.domain.lifecycle import Origin, merge_lifecycle
 from chatkit.domain.models import ChatKitSession, ImportIssue, ImportResult, IssueLevel
-from chatkit.ingest.csv_reader import parse_csv
+from chatkit.ingest.csv_reader import DEFAULT_MAX_FIELD_BYTES, parse_csv
 from chatkit.ingest.decode import DEFAULT_MAX_BYTES, decode
 from chatkit.ingest.json_reader import parse_json, parse_jsonl
 from chatkit.ingest.messages import file_issue, too_big
@@ -30,9 +30,10 @@ def import_files(
     files: Sequence[tuple[str, bytes]],
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    max_field_bytes: int = DEFAULT_MAX_FIELD_BYTES,
 ) -> ImportResult:
     """Several files -> one data set; the lifecycle records of one id are merged across files."""
-    parsed = [_parse_bytes(name, data, max_bytes) for name, data in files]
+    parsed = [_parse_bytes(name, data, max_bytes, max_field_bytes) for name, data in files]
     return _finish(parsed)
 
 
@@ -41,8 +42,9 @@ def import_bytes(
     data: bytes,
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    max_field_bytes: int = DEFAULT_MAX_FIELD_BYTES,
 ) -> ImportResult:
-    return import_files([(name, data)], max_bytes=max_bytes)
+    return import_files([(name, data)], max_bytes=max_bytes, max_field_bytes=max_field_bytes)
 
 
 def import_text(
@@ -50,19 +52,21 @@ def import_text(
     name: str = "pasted JSON",
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    max_field_bytes: int = DEFAULT_MAX_FIELD_BYTES,
 ) -> ImportResult:
     """Pasted text: JSON, JSONL or CSV, detected from the content."""
     if len(text) > max_bytes // 4 and len(text.encode("utf-8", "surrogatepass")) > max_bytes:
         return _finish(
             [Parsed(name, issues=[too_big(name, len(text.encode("utf-8", "surrogatepass")), max_bytes)])]
         )
-    return _finish([_parse_text(Parsed(name), text)])
+    return _finish([_parse_text(Parsed(name), text, max_field_bytes)])
 
 
 def import_paths(
     paths: Sequence[str | Path],
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    max_field_bytes: int = DEFAULT_MAX_FIELD_BYTES,
 ) -> ImportResult:
     """Files on disk; one over `max_bytes` is reported without being read."""
     parsed = []
@@ -84,7 +88,7 @@ def import_paths(
         except OSError as exc:
             parsed.append(Parsed(name, issues=[file_issue(name, f"cannot be read: {exc.strerror or exc}")]))
             continue
-        parsed.append(_parse_bytes(name, data, max_bytes))
+        parsed.append(_parse_bytes(name, data, max_bytes, max_field_bytes))
     return _finish(parsed)
 
 
@@ -128,15 +132,15 @@ def import_records(
     )
 
 
-def _parse_bytes(name: str, data: bytes, max_bytes: int) -> Parsed:
+def _parse_bytes(name: str, data: bytes, max_bytes: int, max_field_bytes: int) -> Parsed:
     parsed = Parsed(name)
     text = decode(data, parsed, max_bytes)
     if text is None:
         return parsed
-    return _parse_text(parsed, text)
+    return _parse_text(parsed, text, max_field_bytes)
 
 
-def _parse_text(parsed: Parsed, text: str) -> Parsed:
+def _parse_text(parsed: Parsed, text: str, max_field_bytes: int) -> Parsed:
     sniffed = sniff(text, parsed)
     if sniffed is None:
         return parsed
@@ -145,7 +149,7 @@ def _parse_text(parsed: Parsed, text: str) -> Parsed:
     elif sniffed.format == "json":
         parse_json(sniffed.text, sniffed.start, parsed)
     else:
-        parse_csv(sniffed.text, parsed)
+        parse_csv(sniffed.text, parsed, max_field_bytes)
     return parsed
 
 
