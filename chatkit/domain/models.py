@@ -200,8 +200,8 @@ class ChatKitSession(_Open):
             data = strip_secrets(data)
         status = data.get("status")
         if isinstance(status, str):
-            normal = status.strip().lower()
-            normal = "cancelled" if normal == "canceled" else normal or None
+            lowered = status.strip().lower()
+            normal = "cancelled" if lowered == "canceled" else lowered or None
             if normal != status:
                 data = data if copied else dict(data)  # never change the caller's dict
                 data["status"] = normal

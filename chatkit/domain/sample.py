@@ -91,7 +91,8 @@ def sample_records(n: int = 300, seed: int = 7) -> list[dict[str, Any]]:
         created = _DAY_START_S + hours[i] * 3600 + rng.randrange(3600)
         # api: what the API returns (plus a usage counter from logs); seed: the enriched shape; mixed: both.
         shape = "api" if scenario.startswith("undetermined_api") else rng.choice(("api", "seed", "mixed"))
-        requests = rng.randrange(0, max(1, limit))  # within the limit unless the scenario says otherwise
+        # Within the limit unless the scenario says otherwise; None where the scenario has no count.
+        requests: int | None = rng.randrange(0, max(1, limit))
         status = "cancelled"
         end: float | None = created + rng.randrange(20, max(21, ttl - 5))
         reason: str | None = None

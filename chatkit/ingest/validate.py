@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from chatkit.domain.lifecycle import Origin, observation
 from chatkit.domain.models import SESSION_OBJECT, ChatKitSession, ImportIssue
@@ -118,7 +119,7 @@ _UNION_TAGS = re.compile(
 
 def _translate(exc: ValidationError, record: dict[str, Any]) -> list[tuple[str, str]]:
     """Pydantic's errors as (dotted field, plain message); union alternatives folded into one."""
-    grouped: dict[str, list[dict[str, Any]]] = {}
+    grouped: dict[str, list[ErrorDetails]] = {}
     for error in exc.errors(include_url=False):
         grouped.setdefault(_field_path(error["loc"], record), []).append(error)
     out = []
@@ -134,7 +135,7 @@ def _translate(exc: ValidationError, record: dict[str, Any]) -> list[tuple[str, 
     return out
 
 
-def _plain_message(error: dict[str, Any], field_name: str) -> str:
+def _plain_message(error: ErrorDetails, field_name: str) -> str:
     error_type = error["type"]
     value = show(error.get("input"))
     ctx = error.get("ctx") or {}
