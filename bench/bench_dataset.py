@@ -30,7 +30,7 @@ from bench.bench_frame import _aggregates, _figures
 from bench.machine import machine
 from chatkit.analytics.frame import sessions_frame
 from chatkit.domain.models import ChatKitSession
-from chatkit.domain.rules import diagnose_all, paused_gc
+from chatkit.domain.rules import diagnose_all
 from chatkit.domain.sample import sample_records
 from chatkit.store import Store, dataset_frames, datasets
 
@@ -86,8 +86,7 @@ def run_size(n: int, workdir: Path) -> tuple[Times, int]:
     )
 
     def validate() -> list[ChatKitSession]:
-        with paused_gc():
-            return [ChatKitSession.model_validate(r) for r in records]
+        return [ChatKitSession.model_validate(r) for r in records]
 
     sessions, times["validate records (import)"] = _best(validate, REPEATS[n])
     store = Store(url)

@@ -138,7 +138,9 @@ def _analyzer(settings: Settings, *, persistent: bool = True) -> ChatKitAnalyzer
 
 
 def _import(files: Sequence[str], settings: Settings) -> tuple[ImportResult, int]:
-    result = import_paths(files, max_bytes=settings.max_upload_bytes)
+    result = import_paths(
+        files, max_bytes=settings.max_upload_bytes, max_field_bytes=settings.chatkit_max_field_bytes
+    )
     for issue in result.errors:
         print(f"error: {issue}", file=sys.stderr)
     for issue in result.warnings:

@@ -135,6 +135,11 @@ class Settings(BaseSettings):
         None, description="any SQLAlchemy URL, e.g. postgresql+psycopg://…"
     )
     chatkit_max_upload_mb: int = Field(200, ge=1, description="largest file the importer reads")
+    chatkit_max_field_bytes: int = Field(
+        4 * 1024 * 1024,
+        ge=1024,
+        description="largest CSV cell the importer reads; a larger one is a row error",
+    )
 
     # REST API
     analytics_api_token: SecretStr | None = Field(

@@ -39,7 +39,7 @@ if pasted.strip():
     files.append(("pasted JSON", pasted.encode()))
 
 if files:
-    result = imp.import_once(files, ctx.settings.max_upload_bytes)
+    result = imp.import_once(files, ctx.settings)
 
     st.subheader("Import report")
     counts = st.columns(4)

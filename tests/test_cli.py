@@ -88,6 +88,15 @@ def test_the_upload_cap_setting_applies_to_the_command_line(cli_run, tmp_path, m
     assert "cksess_123" in out  # the other file is still analyzed
 
 
+def test_the_csv_cell_cap_setting_applies_to_the_command_line(cli_run, tmp_path, monkeypatch):
+    big = tmp_path / "big.csv"
+    big.write_text(f'id,status,reason\ncksess_a,cancelled,"{"x" * 5000}"\ncksess_b,cancelled,admin closed\n')
+    monkeypatch.setenv("CHATKIT_MAX_FIELD_BYTES", "4096")
+    code, out, err = cli_run("analyze", str(big))
+    assert code == 2 and "over the 4096 bytes allowed for one CSV cell" in err and "row 2" in err
+    assert "cksess_b" in out
+
+
 def test_json_format_is_one_document_with_diagnosis_and_report(cli_run, tmp_path):
     code, out, err = cli_run("analyze", str(SEED_FILE), "--format", "json", "--summary")
     assert code == 0, err

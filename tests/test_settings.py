@@ -63,6 +63,7 @@ def test_every_setting_is_read_from_the_environment_case_insensitively(
         "CHATKIT_DATA_DIR": str(tmp_path),
         "CHATKIT_DATABASE_URL": "sqlite:///x.db",
         "CHATKIT_MAX_UPLOAD_MB": "3",
+        "CHATKIT_MAX_FIELD_BYTES": "2048",
         "ANALYTICS_API_TOKEN": "t0ken",
         "API_CORS_ORIGINS": '["https://a.example"]',
         "API_RATE_LIMIT": "5/minute",
@@ -99,6 +100,7 @@ def test_every_setting_is_read_from_the_environment_case_insensitively(
         3 * 1024 * 1024,
     )
     assert (s.chatkit_data_dir, s.database_url) == (tmp_path, "sqlite:///x.db")
+    assert s.chatkit_max_field_bytes == 2048
     assert s.api_cors_origins == ["https://a.example"] and s.api_rate_limit == "5/minute"
     assert (s.api_max_body_bytes, s.api_max_batch_sessions) == (4096, 3)
     assert s.analytics_api_token.get_secret_value() == "t0ken"

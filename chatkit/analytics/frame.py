@@ -15,7 +15,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from chatkit.domain.models import Category, ChatKitSession, Diagnosis, Severity
-from chatkit.domain.rules import diagnose_all, paused_gc
+from chatkit.domain.rules import diagnose_all
 
 FRAME_COLUMNS: list[str] = [
     "session_id",
@@ -94,28 +94,27 @@ def sessions_frame(
         a_id, a_status, a_cat, a_sev, a_conf, a_wf, a_ver, a_cust, a_limit, a_req, a_util, a_over,
         a_ttl, a_created, a_ended, a_tte, a_reason, a_warn, a_flags,
     ) = (cols[c].append for c in FRAME_COLUMNS)  # fmt: skip
-    with paused_gc():
-        for s, d in zip(sessions, diagnoses, strict=True):
-            wf = s.workflow
-            a_id(s.id)
-            a_status(s.status)
-            a_cat(d.category.value)
-            a_sev(d.severity.value)
-            a_conf(d.confidence)
-            a_wf(wf.id if wf else None)
-            a_ver(wf.version if wf else None)
-            a_cust(s.customer_id)
-            a_limit(s.rate_limit)
-            a_req(s.current_requests)
-            a_util(d.utilization)
-            a_over(d.overage)
-            a_ttl(d.ttl_s)
-            a_created(s.created_at)
-            a_ended(s.ended_at)
-            a_tte(d.time_to_end_s)
-            a_reason(s.reason)
-            a_warn(bool(s.config_warnings()))
-            a_flags(", ".join(d.flags))
+    for s, d in zip(sessions, diagnoses, strict=True):
+        wf = s.workflow
+        a_id(s.id)
+        a_status(s.status)
+        a_cat(d.category.value)
+        a_sev(d.severity.value)
+        a_conf(d.confidence)
+        a_wf(wf.id if wf else None)
+        a_ver(wf.version if wf else None)
+        a_cust(s.customer_id)
+        a_limit(s.rate_limit)
+        a_req(s.current_requests)
+        a_util(d.utilization)
+        a_over(d.overage)
+        a_ttl(d.ttl_s)
+        a_created(s.created_at)
+        a_ended(s.ended_at)
+        a_tte(d.time_to_end_s)
+        a_reason(s.reason)
+        a_warn(bool(s.config_warnings()))
+        a_flags(", ".join(d.flags))
 
     data = {name: pd.array(cols[name], dtype=_DTYPES[name]) for name in FRAME_COLUMNS}  # type: ignore[call-overload]
     return pd.DataFrame(data, columns=FRAME_COLUMNS)

@@ -7,11 +7,9 @@ and any mixture. Secret-like fields are dropped before validation, so no later s
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import math
-import re
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -26,6 +24,8 @@ from pydantic import (
     model_validator,
 )
 
+from chatkit.domain.secrets import strip_secrets
+
 # Documented limits of the ChatKit sessions API; values outside are imported with a warning.
 API_TTL_RANGE_S = (1, 600)
 API_DEFAULT_TTL_S = 600
@@ -35,51 +35,7 @@ API_DEFAULT_RATE_LIMIT = 10
 MAX_COUNT = 2**53 - 1
 
 SessionStatus = Literal["active", "expired", "cancelled"]
-
-# Any key that looks like a credential is removed at import, at any depth.
-_SECRET_KEY = re.compile(r"secret|password|passwd|api[_-]?key|token|authorization|credential", re.I)
-# Counters that are not secrets although their names contain "token".
-_NOT_SECRET = re.compile(r"^(prompt|completion|total|max)_tokens$|^tokens?_(used|count)$", re.I)
-
-
-@functools.lru_cache(maxsize=4096)
-def is_secret_key(key: str) -> bool:
-    # Cached: the same few dozen keys repeat in every record of a large import.
-    return bool(_SECRET_KEY.search(key)) and not _NOT_SECRET.search(key)
-
-
-# Values that are never containers: checked by exact type first, which is cheaper than isinstance.
-_LEAF_TYPES = frozenset({str, int, float, bool, type(None)})
-
-
-def strip_secrets(value: Any) -> Any:
-    """A copy of `value` without secret-like keys, at any depth (iterative: no recursion limit)."""
-    if not isinstance(value, (dict, list)):
-        return value
-    root: Any = {} if isinstance(value, dict) else []
-    stack = [(value, root)]
-    leaf, secret = _LEAF_TYPES, is_secret_key
-    while stack:
-        src, dst = stack.pop()
-        # Dicts and lists walked separately: this runs once per imported record, so it stays tight.
-        if isinstance(src, dict):
-            for key, item in src.items():
-                if isinstance(key, str) and secret(key):
-                    continue
-                if type(item) not in leaf and isinstance(item, (dict, list)):
-                    copy: Any = {} if isinstance(item, dict) else []
-                    stack.append((item, copy))
-                    item = copy
-                dst[key] = item
-        else:
-            for item in src:
-                if type(item) not in leaf and isinstance(item, (dict, list)):
-                    copy = {} if isinstance(item, dict) else []
-                    stack.append((item, copy))
-                    item = copy
-                dst.append(item)
-    return root
-
+SESSION_OBJECT = "chatkit.session"  # the API's `object` value for a ChatKit session
 
 # Epoch values beyond this are milliseconds (1e11 s is the year 5138).
 _EPOCH_MS_THRESHOLD = 1e11
@@ -216,7 +172,7 @@ class StatusChange(BaseModel):
 
 class ChatKitSession(_Open):
     id: Annotated[str, Field(min_length=1, max_length=512)]
-    object: str = "chatkit.session"
+    object: str = SESSION_OBJECT
     status: SessionStatus | None = None
     user: OptionalText = None
     workflow: Workflow | None = None
@@ -244,8 +200,8 @@ class ChatKitSession(_Open):
             data = strip_secrets(data)
         status = data.get("status")
         if isinstance(status, str):
-            normal = status.strip().lower()
-            normal = "cancelled" if normal == "canceled" else normal or None
+            lowered = status.strip().lower()
+            normal = "cancelled" if lowered == "canceled" else lowered or None
             if normal != status:
                 data = data if copied else dict(data)  # never change the caller's dict
                 data["status"] = normal

@@ -33,11 +33,8 @@ Rules ("numbers" are requests vs limit and time to end vs TTL; this table is als
 
 from __future__ import annotations
 
-import gc
 import re
-import threading
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -316,35 +313,5 @@ def _ttl_fields(session: ChatKitSession) -> list[str]:
     return out
 
 
-_gc_lock = threading.Lock()
-_gc_depth = 0
-_gc_was_enabled = True
-
-
-@contextmanager
-def paused_gc() -> Iterator[None]:
-    """Pause the cyclic garbage collector while building many acyclic objects in bulk.
-
-    With 100,000 sessions alive, each automatic collection walks all of them, which doubled the cost
-    of diagnosing them (measured: bench/bench_frame.py). The objects built here form no reference
-    cycles, so reference counting still frees everything; collection simply resumes afterwards.
-    Nested and concurrent uses are counted, and a collector the application disabled stays disabled.
-    """
-    global _gc_depth, _gc_was_enabled
-    with _gc_lock:
-        if _gc_depth == 0:
-            _gc_was_enabled = gc.isenabled()
-            gc.disable()
-        _gc_depth += 1
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_depth -= 1
-            if _gc_depth == 0 and _gc_was_enabled:
-                gc.enable()
-
-
 def diagnose_all(sessions: Iterable[ChatKitSession]) -> list[Diagnosis]:
-    with paused_gc():
-        return [diagnose(s) for s in sessions]
+    return [diagnose(s) for s in sessions]

@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chatkit.domain.models import ChatKitSession
-from chatkit.domain.rules import paused_gc
 
 # The seed's own example session (its enriched shape): the placeholder on the Import page, the REST API's
 # documented example and `selftest`'s analysis. Shared: copy it before changing anything in it.
@@ -92,7 +91,8 @@ def sample_records(n: int = 300, seed: int = 7) -> list[dict[str, Any]]:
         created = _DAY_START_S + hours[i] * 3600 + rng.randrange(3600)
         # api: what the API returns (plus a usage counter from logs); seed: the enriched shape; mixed: both.
         shape = "api" if scenario.startswith("undetermined_api") else rng.choice(("api", "seed", "mixed"))
-        requests = rng.randrange(0, max(1, limit))  # within the limit unless the scenario says otherwise
+        # Within the limit unless the scenario says otherwise; None where the scenario has no count.
+        requests: int | None = rng.randrange(0, max(1, limit))
         status = "cancelled"
         end: float | None = created + rng.randrange(20, max(21, ttl - 5))
         reason: str | None = None
@@ -180,5 +180,4 @@ def sample_records(n: int = 300, seed: int = 7) -> list[dict[str, Any]]:
 def sample_sessions(n: int = 300, seed: int = 7) -> list[ChatKitSession]:
     """The sample records validated into sessions (secrets stripped by the model)."""
     records = sample_records(n, seed)
-    with paused_gc():
-        return [ChatKitSession.model_validate(r) for r in records]
+    return [ChatKitSession.model_validate(r) for r in records]

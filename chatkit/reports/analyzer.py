@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 import json5
 from pydantic import ValidationError
 
+from chatkit.domain.lifecycle import merge_lifecycle
 from chatkit.domain.models import (
     Category,
     ChatKitSession,
@@ -37,7 +38,6 @@ from chatkit.domain.models import (
     TokenUsage,
 )
 from chatkit.domain.rules import diagnose, diagnose_all
-from chatkit.ingest import merge_lifecycle
 from chatkit.llm.prompts import (
     PROMPT_VERSION,
     REPORT_FORMAT,

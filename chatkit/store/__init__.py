@@ -18,7 +18,7 @@ summary is checked for secret-like keys before it is stored.
 
 from __future__ import annotations
 
-from chatkit.store._secrets import assert_secret_free, redact_text
+from chatkit.domain.secrets import assert_secret_free, redact_text
 from chatkit.store.audit import AUDIT_MAX_IDS, AuditLog
 from chatkit.store.cache import AnalysesCache
 from chatkit.store.dataset_tables import DatasetInfo, DatasetRecord, DatasetTables, dataset_id_for

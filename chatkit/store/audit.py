@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 
-from chatkit.store._secrets import redact_text
+from chatkit.domain.secrets import redact_text
 from chatkit.store.engine import StoreEngine, now
 from chatkit.store.schema import audit_log_table
 

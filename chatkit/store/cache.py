@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from chatkit.store._secrets import assert_secret_free
+from chatkit.domain.secrets import assert_secret_free
 from chatkit.store.engine import StoreEngine, now
 from chatkit.store.schema import analyses
 

@@ -17,7 +17,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from chatkit.domain.models import ChatKitSession
-from chatkit.store._secrets import assert_secret_free, redact_text
+from chatkit.domain.secrets import assert_secret_free, redact_text
 from chatkit.store.dataset_tables import stored_session
 from chatkit.store.engine import StoreEngine, chunks, now
 from chatkit.store.schema import dataset_sessions, datasets_table, job_sessions_table, jobs

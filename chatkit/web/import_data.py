@@ -12,6 +12,7 @@ import streamlit as st
 from chatkit.domain import sample
 from chatkit.domain.models import ImportResult
 from chatkit.ingest import import_files
+from chatkit.settings import Settings
 from chatkit.store import DatasetInfo
 from chatkit.web import caches
 from chatkit.web.nav import page_link
@@ -20,7 +21,7 @@ from chatkit.web.setup import PageContext
 SEED_EXAMPLE = json.dumps(sample.SEED_SESSION, indent=2)
 
 
-def import_once(files: Sequence[tuple[str, bytes]], max_bytes: int) -> ImportResult:
+def import_once(files: Sequence[tuple[str, bytes]], settings: Settings) -> ImportResult:
     """Import uploads once per content: reruns of the page reuse this user's last result."""
     digest = hashlib.blake2b(digest_size=16)
     for name, data in files:
@@ -28,7 +29,8 @@ def import_once(files: Sequence[tuple[str, bytes]], max_bytes: int) -> ImportRes
     key = digest.hexdigest()
     memo = st.session_state.get("ui_import")
     if memo is None or memo[0] != key:
-        memo = (key, import_files(files, max_bytes=max_bytes))
+        limits = {"max_bytes": settings.max_upload_bytes, "max_field_bytes": settings.chatkit_max_field_bytes}
+        memo = (key, import_files(files, **limits))
         st.session_state["ui_import"] = memo
     return memo[1]
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from typing import Any
 
 import pytest
@@ -11,7 +10,7 @@ from hypothesis import strategies as st
 from support import ROOT
 
 from chatkit.domain.models import Category, ChatKitSession, Severity
-from chatkit.domain.rules import RULES_MARKDOWN, diagnose, diagnose_all, paused_gc
+from chatkit.domain.rules import RULES_MARKDOWN, diagnose, diagnose_all
 from chatkit.domain.sample import SEED_SESSION as SEED
 
 T0 = "2025-03-14T12:00:00Z"
@@ -279,29 +278,6 @@ def test_rules_table_is_markdown_and_in_the_docstring():
         assert f"`{category.value}`" in (module.__doc__ or "")
 
 
-def test_paused_gc_nests_and_restores():
-    assert gc.isenabled()
-    with paused_gc():
-        assert not gc.isenabled()
-        with paused_gc():
-            assert not gc.isenabled()
-        assert not gc.isenabled()  # the outer block is still building
-    assert gc.isenabled()
-    with pytest.raises(RuntimeError), paused_gc():
-        raise RuntimeError
-    assert gc.isenabled()
-
-
-def test_paused_gc_leaves_a_disabled_collector_disabled():
-    gc.disable()
-    try:
-        with paused_gc():
-            pass
-        assert not gc.isenabled()
-    finally:
-        gc.enable()
-
-
 _counts = st.one_of(st.none(), st.integers(min_value=0, max_value=500))
 _times = st.one_of(st.none(), st.integers(min_value=1_741_900_000, max_value=1_742_000_000))
 _reasons = st.one_of(
@@ -357,3 +333,13 @@ def test_the_readme_shows_the_rules_the_code_applies():
     table = [line for line in RULES_MARKDOWN.splitlines() if line.startswith("|")]
     missing = [line for line in table if line not in readme]
     assert not missing, "README's 'How it decides' table differs from RULES_MARKDOWN: " + repr(missing)
+
+
+def test_the_garbage_collector_stays_on_while_many_sessions_are_diagnosed() -> None:
+    from support.process_state import gc_states_while
+
+    from chatkit.domain.sample import sample_sessions
+
+    diagnoses, states = gc_states_while(lambda: diagnose_all(sample_sessions(3000)))
+    assert len(diagnoses) == 3000
+    assert states == {True}, "diagnosing switched the garbage collector off for the whole process"

@@ -21,7 +21,6 @@ from chatkit.ingest import (
     import_paths,
     import_records,
     import_text,
-    merge_lifecycle,
 )
 
 
@@ -224,19 +223,6 @@ def test_conflicts_across_files_on_customer_and_cancel_time() -> None:
     assert {w.field for w in result.warnings} == {"scope.customer_id", "cancelled_at"}
     assert all("a.json:$" in w.message and "b.json:$" in w.message for w in result.warnings)
     assert result.sessions[0].customer_id == "c2"
-
-
-def test_merge_lifecycle_on_its_own() -> None:
-    sessions = [
-        ChatKitSession.model_validate({"id": "a", "status": "active"}),
-        ChatKitSession.model_validate({"id": "b", "status": "expired"}),
-        ChatKitSession.model_validate({"id": "a", "status": "expired", "expires_at": 1712345678}),
-    ]
-    merged, issues = merge_lifecycle(sessions)
-    assert [(s.id, s.status) for s in merged] == [("a", "expired"), ("b", "expired")]
-    assert issues == []
-    assert [c.source for c in merged[0].status_history] == ["data set:record 1", "data set:record 3"]
-    assert sessions[1].status_history == []  # the caller's objects are not changed
 
 
 # ------------------------------------------------------------------ hostile input

@@ -1,0 +1,97 @@
+"""Secrets: the one definition of what looks like a credential, the one walker that removes it from
+nested data, and the one redactor for free text.
+
+Every layer asks here: the model strips secret-like keys before validation, ingest drops secret
+columns, the store refuses a report carrying a secret-like key and masks credential-shaped text in the
+columns it writes. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Mapping
+from typing import Any
+
+# Any key that looks like a credential is removed at import, at any depth.
+_SECRET_KEY = re.compile(r"secret|password|passwd|api[_-]?key|token|authorization|credential", re.I)
+# Counters that are not secrets although their names contain "token".
+_NOT_SECRET = re.compile(r"^(prompt|completion|total|max)_tokens$|^tokens?_(used|count)$", re.I)
+# Credential-shaped text (API keys, ChatKit client secrets, bearer headers) in free text.
+_SECRET_TEXT = re.compile(r"\b(?:sk|ek|rk)[-_][A-Za-z0-9_\-]{16,}|\bBearer\s+\S+", re.I)
+REDACTED = "[redacted]"
+
+# Values that are never containers: checked by exact type first, which is cheaper than isinstance.
+_LEAF_TYPES = frozenset({str, int, float, bool, type(None)})
+
+
+@functools.lru_cache(maxsize=4096)
+def is_secret_key(key: str) -> bool:
+    # Cached: the same few dozen keys repeat in every record of a large import.
+    return bool(_SECRET_KEY.search(key)) and not _NOT_SECRET.search(key)
+
+
+def strip_secrets(value: Any) -> Any:
+    """A copy of `value` without secret-like keys, at any depth (iterative: no recursion limit)."""
+    if not isinstance(value, (dict, list)):
+        return value
+    root: Any = {} if isinstance(value, dict) else []
+    stack: list[tuple[Any, Any]] = [(value, root)]
+    leaf, secret = _LEAF_TYPES, is_secret_key
+    while stack:
+        src, dst = stack.pop()
+        # Dicts and lists walked separately: this runs once per imported record, so it stays tight.
+        if isinstance(src, dict):
+            for key, item in src.items():
+                if isinstance(key, str) and secret(key):
+                    continue
+                if type(item) not in leaf and isinstance(item, (dict, list)):
+                    copy: Any = {} if isinstance(item, dict) else []
+                    stack.append((item, copy))
+                    item = copy
+                dst[key] = item
+        else:
+            for item in src:
+                if type(item) not in leaf and isinstance(item, (dict, list)):
+                    copy = {} if isinstance(item, dict) else []
+                    stack.append((item, copy))
+                    item = copy
+                dst.append(item)
+    return root
+
+
+def find_secret_key(value: Any) -> str | None:
+    """The first secret-like key in `value` at any depth (mappings, lists, tuples), else None."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Mapping):
+            for key, child in item.items():
+                if isinstance(key, str) and is_secret_key(key):
+                    return key
+                stack.append(child)
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+    return None
+
+
+def assert_secret_free(value: Any, what: str) -> None:
+    """Refuse to store a mapping that carries a secret-like key at any depth."""
+    key = find_secret_key(value)
+    if key is not None:
+        raise ValueError(f"refusing to store {what}: key {key!r} looks like a secret")
+
+
+def redact_text(text: str) -> str:
+    """Free text (errors, audit details) may quote a header or key by accident: mask it."""
+    return _SECRET_TEXT.sub(REDACTED, text)
+
+
+__all__ = [
+    "REDACTED",
+    "assert_secret_free",
+    "find_secret_key",
+    "is_secret_key",
+    "redact_text",
+    "strip_secrets",
+]
