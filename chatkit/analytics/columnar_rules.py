@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -79,6 +80,9 @@ DIAGNOSIS_SCHEMA = pa.schema(
         pa.field("ttl_s", pa.int64()),
     ]
 )
+
+
+_WITHOUT_EVIDENCE = DIAGNOSIS_SCHEMA.remove(DIAGNOSIS_SCHEMA.get_field_index("evidence"))
 
 
 def session_columns(sessions: Sequence[ChatKitSession]) -> pa.Table:
@@ -186,10 +190,14 @@ _MANUAL_CONTRADICTED = pa.array(
 _R1, _R2, _R34, _R3, _R4, _R5, _R6, _R7, _R8 = range(9)
 
 
-def diagnose_columns(table: pa.Table) -> pa.Table:
-    """`diagnose` of every row of a `SESSION_SCHEMA` table, as a `DIAGNOSIS_SCHEMA` table (same order)."""
+def diagnose_columns(table: pa.Table, *, evidence: bool = True) -> pa.Table:
+    """`diagnose` of every row of a `SESSION_SCHEMA` table, as a `DIAGNOSIS_SCHEMA` table (same order).
+
+    `evidence=False` leaves out the evidence column, most of the cost: the facts table and every
+    aggregate need only the verdicts and numbers; a session's evidence is read when it is shown.
+    """
     n = table.num_rows
-    col = {name: table.column(name).combine_chunks() for name in SESSION_SCHEMA.names}
+    col = {name: _one_chunk(table.column(name)) for name in SESSION_SCHEMA.names}
 
     # ---- the facts every rule reads ------------------------------------------------------------
     status = col["status"]
@@ -337,128 +345,139 @@ def diagnose_columns(table: pa.Table) -> pa.Table:
     )
 
     # ---- evidence: the lines in `diagnose`'s order; a row keeps the ones that apply to it ---------
-    req_text, limit_text = _int_text(requests), _int_text(limit)
-    limit_line = pc.if_else(
-        pa.array(limit_zero),
-        _join(
-            req_text,
-            " requests vs limit 0: the limit is 0, so utilization is undefined",
-            _when(requests != 0, _join(" and every request exceeds it (", req_text, " over)"), otherwise=""),
-        ),
-        _join(
-            req_text,
-            " requests vs limit ",
-            limit_text,
-            ": ",
-            _pct_text(utilization, has_util),
-            " of the limit (",
-            pc.if_else(
-                pa.array(over),
-                _join(_int_text(requests - limit), " over"),
-                pc.if_else(
-                    pa.array(requests == limit),
-                    "at the limit, not over",
-                    _join(_int_text(limit - requests), " under"),
+    columns: dict[str, pa.Array] = {}
+    if evidence:
+        req_text, limit_text = _int_text(requests), _int_text(limit)
+        limit_line = pc.if_else(
+            pa.array(limit_zero),
+            _join(
+                req_text,
+                " requests vs limit 0: the limit is 0, so utilization is undefined",
+                _when(
+                    requests != 0, _join(" and every request exceeds it (", req_text, " over)"), otherwise=""
                 ),
             ),
-            ")",
-        ),
-    )
-    ttl_text = _int_text(ttl)
-    tte_text = _seconds_text(np.where(has_tte, span_us, 0))
-    verb = pc.if_else(pa.array(expired & ~has_cancelled), "expired", "cancelled")
-    after = _join(verb, " ", tte_text, " s after creation; TTL ")
-    share = _when(
-        has_past & (ttl > 0),
-        _join(
-            " (", _pct_text(np.divide(time_to_end, ttl, out=np.zeros(n), where=ttl > 0), has_past), " of TTL)"
-        ),
-        otherwise="",
-    )
-    timing_line = pc.if_else(
-        pa.array(has_past),
-        _join(after, ttl_text, " s", share),
-        pc.if_else(
-            pa.array(has_tte), _join(after, "unknown"), _join("TTL ", ttl_text, " s; time to end unknown")
-        ),
-    )
-    tails = np.select(
-        [
-            is_[_R2] & over,
-            r34_ttl,
-            is_[_R34] & rate,
-            is_[_R34],
-            is_[_R7] & within & before_ttl,
-            is_[_R5],
-            is_[_R6],
-            is_[_R8],
-        ],
-        [0, 1, 2, 3, 4, _TAIL_R5 + missing_bits, _TAIL_R6 + missing_bits, _TAIL_R8 + missing_bits],
-        default=-1,
-    )
-    lines = [
-        _pick(
-            _PREFIXES,
-            np.select(
-                [rule1, is_[_R2], judged & conflict, judged & status_missing], [0, 1, 2, 3], default=-1
-            ),
-        ),
-        _keep(counted, limit_line),
-        _keep(
-            before_created,
             _join(
-                "ended ",
-                _seconds_text(np.where(before_created, -span_us, 0)),
-                " s before creation: timing ignored",
-            ),
-        ),
-        _keep(has_tte | (has_ttl & ~active), timing_line),
-        quoted,
-        _keep(
-            said_rate,
-            _join(
-                "the reason says rate limit, but ",
                 req_text,
-                " requests do not exceed the limit of ",
+                " requests vs limit ",
                 limit_text,
-                ": the numbers win, so this is not counted as rate-limited",
+                ": ",
+                _pct_text(utilization, has_util),
+                " of the limit (",
+                pc.if_else(
+                    pa.array(over),
+                    _join(_int_text(requests - limit), " over"),
+                    pc.if_else(
+                        pa.array(requests == limit),
+                        "at the limit, not over",
+                        _join(_int_text(limit - requests), " under"),
+                    ),
+                ),
+                ")",
             ),
-        ),
-        _keep(
-            said_ttl,
+        )
+        ttl_text = _int_text(ttl)
+        tte_text = _seconds_text(np.where(has_tte, span_us, 0))
+        verb = pc.if_else(pa.array(expired & ~has_cancelled), "expired", "cancelled")
+        after = _join(verb, " ", tte_text, " s after creation; TTL ")
+        share = _when(
+            has_past & (ttl > 0),
             _join(
-                "the reason says expired/timeout, but it ended ",
-                tte_text,
-                " s after creation, before its TTL of ",
-                ttl_text,
-                " s: the numbers win, so this is not counted as TTL-expired",
+                " (",
+                _pct_text(np.divide(time_to_end, ttl, out=np.zeros(n), where=ttl > 0), has_past),
+                " of TTL)",
             ),
-        ),
-        _pick(_MANUAL_CONTRADICTED, np.where(said_manual, np.where(expired, 0, 1), -1)),
-        _keep(near, _join("at ", _pct_text(utilization, near), " of its limit while active")),
-        _pick(_TAILS, tails),
-    ]
+            otherwise="",
+        )
+        timing_line = pc.if_else(
+            pa.array(has_past),
+            _join(after, ttl_text, " s", share),
+            pc.if_else(
+                pa.array(has_tte), _join(after, "unknown"), _join("TTL ", ttl_text, " s; time to end unknown")
+            ),
+        )
+        tails = np.select(
+            [
+                is_[_R2] & over,
+                r34_ttl,
+                is_[_R34] & rate,
+                is_[_R34],
+                is_[_R7] & within & before_ttl,
+                is_[_R5],
+                is_[_R6],
+                is_[_R8],
+            ],
+            [0, 1, 2, 3, 4, _TAIL_R5 + missing_bits, _TAIL_R6 + missing_bits, _TAIL_R8 + missing_bits],
+            default=-1,
+        )
+        lines = [
+            _pick(
+                _PREFIXES,
+                np.select(
+                    [rule1, is_[_R2], judged & conflict, judged & status_missing], [0, 1, 2, 3], default=-1
+                ),
+            ),
+            _keep(counted, limit_line),
+            _keep(
+                before_created,
+                _join(
+                    "ended ",
+                    _seconds_text(np.where(before_created, -span_us, 0)),
+                    " s before creation: timing ignored",
+                ),
+            ),
+            _keep(has_tte | (has_ttl & ~active), timing_line),
+            quoted.dictionary.take(quoted.indices),
+            _keep(
+                said_rate,
+                _join(
+                    "the reason says rate limit, but ",
+                    req_text,
+                    " requests do not exceed the limit of ",
+                    limit_text,
+                    ": the numbers win, so this is not counted as rate-limited",
+                ),
+            ),
+            _keep(
+                said_ttl,
+                _join(
+                    "the reason says expired/timeout, but it ended ",
+                    tte_text,
+                    " s after creation, before its TTL of ",
+                    ttl_text,
+                    " s: the numbers win, so this is not counted as TTL-expired",
+                ),
+            ),
+            _pick(_MANUAL_CONTRADICTED, np.where(said_manual, np.where(expired, 0, 1), -1)),
+            _keep(near, _join("at ", _pct_text(utilization, near), " of its limit while active")),
+            _pick(_TAILS, tails),
+        ]
 
-    return pa.Table.from_arrays(
-        [
-            col["id"],
-            pa.DictionaryArray.from_arrays(pa.array(category), pa.array(CATEGORIES)),
-            pa.DictionaryArray.from_arrays(pa.array(severity), pa.array(SEVERITIES)),
-            pa.array(confidence),
-            _lists(lines, n),
-            _MISSING_LISTS.take(pa.array(missing_bits)),
-            _FLAG_LISTS.take(pa.array(flag_bits)),
-            pa.array(utilization, mask=~has_util),
-            pa.array(overage, mask=~counted),
-            pa.array(time_to_end, mask=~has_tte),
-            pa.array(ttl, mask=~has_ttl),
-        ],
-        schema=DIAGNOSIS_SCHEMA,
-    )
+        columns["evidence"] = _lists(lines, n)
+    columns = {
+        "session_id": col["id"],
+        "category": pa.DictionaryArray.from_arrays(pa.array(category), pa.array(CATEGORIES)),
+        "severity": pa.DictionaryArray.from_arrays(pa.array(severity), pa.array(SEVERITIES)),
+        "confidence": pa.array(confidence),
+        **columns,
+        "missing_fields": _MISSING_LISTS.take(pa.array(missing_bits)),
+        "flags": _FLAG_LISTS.take(pa.array(flag_bits)),
+        "utilization": pa.array(utilization, mask=~has_util),
+        "overage": pa.array(overage, mask=~counted),
+        "time_to_end_s": pa.array(time_to_end, mask=~has_tte),
+        "ttl_s": pa.array(ttl, mask=~has_ttl),
+    }
+    schema = DIAGNOSIS_SCHEMA if evidence else _WITHOUT_EVIDENCE
+    return pa.Table.from_arrays(list(columns.values()), schema=schema)
 
 
 # ---------------------------------------------------------------------------------------------------
 # Column helpers
+
+
+def _one_chunk(column: pa.ChunkedArray) -> pa.Array:
+    # combine_chunks copies even a single chunk: a reader's table usually has one per column.
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
 
 
 def _true(values: pa.Array) -> np.ndarray:
@@ -476,7 +495,9 @@ def _ints(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     return pc.fill_null(ints, 0).to_numpy(zero_copy_only=False).astype(np.int64), ~_isnull(values)
 
 
-def _reasons(reason: pa.Array, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, pa.Array]:
+def _reasons(
+    reason: pa.Array, n: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, pa.DictionaryArray]:
     """Per row: says rate limit, says TTL, says manual, has a reason, and its evidence line (or null).
 
     Classified, stripped and quoted once per distinct text, as `diagnose` does with its cache.
@@ -497,14 +518,18 @@ def _reasons(reason: pa.Array, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarr
     known = ~_isnull(encoded.indices)
     index = pc.fill_null(encoded.indices, 0).to_numpy(zero_copy_only=False)
     per_row = table[index] & known[:, None] if len(table) else np.zeros((n, 4), dtype=bool)
-    quoted = pa.array(lines, type=pa.string()).take(encoded.indices)
+    # The lines per distinct reason and each row's index into them: taken only when evidence is asked for.
+    quoted = pa.DictionaryArray.from_arrays(encoded.indices, pa.array(lines, type=pa.string()))
     return per_row[:, 0], per_row[:, 1], per_row[:, 2], per_row[:, 3], quoted
 
 
 def _round2(values: np.ndarray) -> np.ndarray:
-    """Python's round(x, 2) (correctly rounded decimal), once per distinct value: there are few."""
-    distinct, where = np.unique(values, return_inverse=True)
-    return np.array([round(float(v), 2) for v in distinct])[where.reshape(values.shape)]
+    """Python's round(x, 2) (correctly rounded decimal), once per distinct value: there are few.
+
+    Not np.round, which scales by 100 first and can land on the other side of a half.
+    """
+    where, distinct = pd.factorize(values)  # hashing: no sort of a million values
+    return np.array([round(float(v), 2) for v in distinct], dtype=np.float64)[where]
 
 
 def _join(*parts: pa.Array | str) -> pa.Array:

@@ -197,3 +197,10 @@ def test_vectorized_rules_equal_diagnose_on_random_sessions(records):
         ChatKitSession.model_validate(r | {"status": status}) for r in records for status in _STATUSES
     ]
     assert_same(sessions)
+
+
+def test_without_evidence_the_other_columns_are_the_same():
+    table = session_columns(sample_sessions(500))
+    full, lean = diagnose_columns(table), diagnose_columns(table, evidence=False)
+    assert "evidence" not in lean.column_names
+    assert lean.equals(full.drop_columns(["evidence"]))
