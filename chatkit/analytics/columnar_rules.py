@@ -21,7 +21,7 @@ Exactness, not approximation, is the contract, so a few things are done with car
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -347,54 +347,110 @@ def diagnose_columns(table: pa.Table, *, evidence: bool = True) -> pa.Table:
     # ---- evidence: the lines in `diagnose`'s order; a row keeps the ones that apply to it ---------
     columns: dict[str, pa.Array] = {}
     if evidence:
-        req_text, limit_text = _int_text(requests), _int_text(limit)
-        limit_line = pc.if_else(
-            pa.array(limit_zero),
-            _join(
-                req_text,
-                " requests vs limit 0: the limit is 0, so utilization is undefined",
-                _when(
-                    requests != 0, _join(" and every request exceeds it (", req_text, " over)"), otherwise=""
-                ),
-            ),
-            _join(
-                req_text,
-                " requests vs limit ",
-                limit_text,
-                ": ",
-                _pct_text(utilization, has_util),
-                " of the limit (",
-                pc.if_else(
-                    pa.array(over),
-                    _join(_int_text(requests - limit), " over"),
-                    pc.if_else(
-                        pa.array(requests == limit),
-                        "at the limit, not over",
-                        _join(_int_text(limit - requests), " under"),
-                    ),
-                ),
-                ")",
+        # Each line is built only for the rows it applies to (rows: their indexes, in order); a line with
+        # variants is one entry per variant, adjacent, since a row has at most one of them.
+        lines: list[tuple[np.ndarray, pa.Array]] = []
+
+        def line(mask: np.ndarray, build: Callable[[np.ndarray], pa.Array]) -> None:
+            rows = np.flatnonzero(mask)
+            lines.append((mask, build(rows) if rows.size else pa.array([], pa.string())))
+
+        def text(texts: pa.Array, codes: np.ndarray) -> Callable[[np.ndarray], pa.Array]:
+            return lambda rows: texts.take(pa.array(codes[rows]))
+
+        def num(values: np.ndarray) -> Callable[[np.ndarray], pa.Array]:
+            return lambda rows: _int_text(values[rows])
+
+        prefix = np.select(
+            [rule1, is_[_R2], judged & conflict, judged & status_missing], [0, 1, 2, 3], default=-1
+        )
+        line(prefix >= 0, text(_PREFIXES, prefix))
+        zero_line = " requests vs limit 0: the limit is 0, so utilization is undefined"
+        line(limit_zero & (requests == 0), lambda r: _join(_int_text(requests[r]), zero_line))
+        line(
+            limit_zero & (requests != 0),
+            lambda r: _join(
+                t := _int_text(requests[r]), zero_line, " and every request exceeds it (", t, " over)"
             ),
         )
-        ttl_text = _int_text(ttl)
-        tte_text = _seconds_text(np.where(has_tte, span_us, 0))
-        verb = pc.if_else(pa.array(expired & ~has_cancelled), "expired", "cancelled")
-        after = _join(verb, " ", tte_text, " s after creation; TTL ")
-        share = _when(
+        for side, mask in (
+            ("over", has_util & over),
+            ("at", has_util & (requests == limit)),
+            ("under", has_util & (requests < limit)),
+        ):
+
+            def limit_line(r: np.ndarray, side: str = side) -> pa.Array:
+                head = [
+                    _int_text(requests[r]),
+                    " requests vs limit ",
+                    _int_text(limit[r]),
+                    ": ",
+                    _pct_text(utilization[r]),
+                    " of the limit (",
+                ]
+                if side == "over":
+                    return _join(*head, _int_text(requests[r] - limit[r]), " over)")
+                if side == "under":
+                    return _join(*head, _int_text(limit[r] - requests[r]), " under)")
+                return _join(*head, "at the limit, not over)")
+
+            line(mask, limit_line)
+        line(
+            before_created,
+            lambda r: _join("ended ", _seconds_text(-span_us[r]), " s before creation: timing ignored"),
+        )
+        verb = pa.array(["cancelled", "expired"])
+        verb_code = (expired & ~has_cancelled).astype(np.int8)
+
+        def after(r: np.ndarray) -> list[pa.Array | str]:
+            return [
+                verb.take(pa.array(verb_code[r])),
+                " ",
+                _seconds_text(span_us[r]),
+                " s after creation; TTL ",
+            ]
+
+        line(
             has_past & (ttl > 0),
-            _join(
-                " (",
-                _pct_text(np.divide(time_to_end, ttl, out=np.zeros(n), where=ttl > 0), has_past),
+            lambda r: _join(
+                *after(r),
+                _int_text(ttl[r]),
+                " s (",
+                _pct_text(time_to_end[r] / ttl[r]),
                 " of TTL)",
             ),
-            otherwise="",
         )
-        timing_line = pc.if_else(
-            pa.array(has_past),
-            _join(after, ttl_text, " s", share),
-            pc.if_else(
-                pa.array(has_tte), _join(after, "unknown"), _join("TTL ", ttl_text, " s; time to end unknown")
+        line(has_past & (ttl <= 0), lambda r: _join(*after(r), _int_text(ttl[r]), " s"))
+        line(has_tte & ~has_ttl, lambda r: _join(*after(r), "unknown"))
+        line(
+            ~has_tte & has_ttl & ~active,
+            lambda r: _join("TTL ", _int_text(ttl[r]), " s; time to end unknown"),
+        )
+        line(has_reason, lambda r: quoted.dictionary.take(quoted.indices.take(pa.array(r))))
+        line(
+            said_rate,
+            lambda r: _join(
+                "the reason says rate limit, but ",
+                _int_text(requests[r]),
+                " requests do not exceed the limit of ",
+                _int_text(limit[r]),
+                ": the numbers win, so this is not counted as rate-limited",
             ),
+        )
+        line(
+            said_ttl,
+            lambda r: _join(
+                "the reason says expired/timeout, but it ended ",
+                _seconds_text(span_us[r]),
+                " s after creation, before its TTL of ",
+                _int_text(ttl[r]),
+                " s: the numbers win, so this is not counted as TTL-expired",
+            ),
+        )
+        line(said_manual, text(_MANUAL_CONTRADICTED, np.where(expired, 0, 1)))
+        line(
+            near,
+            lambda r: _join("at ", _pct_text(utilization[r]), " of its limit while active"),
         )
         tails = np.select(
             [
@@ -410,49 +466,7 @@ def diagnose_columns(table: pa.Table, *, evidence: bool = True) -> pa.Table:
             [0, 1, 2, 3, 4, _TAIL_R5 + missing_bits, _TAIL_R6 + missing_bits, _TAIL_R8 + missing_bits],
             default=-1,
         )
-        lines = [
-            _pick(
-                _PREFIXES,
-                np.select(
-                    [rule1, is_[_R2], judged & conflict, judged & status_missing], [0, 1, 2, 3], default=-1
-                ),
-            ),
-            _keep(counted, limit_line),
-            _keep(
-                before_created,
-                _join(
-                    "ended ",
-                    _seconds_text(np.where(before_created, -span_us, 0)),
-                    " s before creation: timing ignored",
-                ),
-            ),
-            _keep(has_tte | (has_ttl & ~active), timing_line),
-            quoted.dictionary.take(quoted.indices),
-            _keep(
-                said_rate,
-                _join(
-                    "the reason says rate limit, but ",
-                    req_text,
-                    " requests do not exceed the limit of ",
-                    limit_text,
-                    ": the numbers win, so this is not counted as rate-limited",
-                ),
-            ),
-            _keep(
-                said_ttl,
-                _join(
-                    "the reason says expired/timeout, but it ended ",
-                    tte_text,
-                    " s after creation, before its TTL of ",
-                    ttl_text,
-                    " s: the numbers win, so this is not counted as TTL-expired",
-                ),
-            ),
-            _pick(_MANUAL_CONTRADICTED, np.where(said_manual, np.where(expired, 0, 1), -1)),
-            _keep(near, _join("at ", _pct_text(utilization, near), " of its limit while active")),
-            _pick(_TAILS, tails),
-        ]
-
+        line(tails >= 0, text(_TAILS, tails))
         columns["evidence"] = _lists(lines, n)
     columns = {
         "session_id": col["id"],
@@ -537,27 +551,13 @@ def _join(*parts: pa.Array | str) -> pa.Array:
     return pc.binary_join_element_wise(*parts, "")
 
 
-def _when(mask: np.ndarray, values: pa.Array, *, otherwise: str) -> pa.Array:
-    return pc.if_else(pa.array(mask), values, otherwise)
-
-
-def _keep(mask: np.ndarray, values: pa.Array) -> pa.Array:
-    """`values` where `mask`, else null (the row has no such line)."""
-    return pc.if_else(pa.array(mask), values, pa.scalar(None, pa.string()))
-
-
-def _pick(texts: pa.Array, codes: np.ndarray) -> pa.Array:
-    """texts[code] per row; null where the code is negative."""
-    return texts.take(pa.array(codes, mask=codes < 0))
-
-
 def _int_text(values: np.ndarray) -> pa.Array:
     return pc.cast(pa.array(values, type=pa.int64()), pa.string())
 
 
-def _pct_text(ratio: np.ndarray, known: np.ndarray) -> pa.Array:
+def _pct_text(ratio: np.ndarray) -> pa.Array:
     """f"{ratio * 100:.0f} %": rint is format's rounding of the exact double (ties to even)."""
-    whole = np.rint(np.where(known, ratio, 0.0) * 100).astype(np.int64)
+    whole = np.rint(ratio * 100).astype(np.int64)
     return _join(_int_text(whole), " %")
 
 
@@ -584,14 +584,18 @@ def _seconds_text(micros: np.ndarray) -> pa.Array:
     return text
 
 
-def _lists(lines: Sequence[pa.Array], n: int) -> pa.ListArray:
-    """Per row, its non-null lines in order, as a list column."""
-    present = np.stack([~_isnull(line) for line in lines], axis=1)  # rows x lines
+def _lists(lines: Sequence[tuple[np.ndarray, pa.Array]], n: int) -> pa.ListArray:
+    """Per row, its lines in order, as a list column; each line gives its rows' mask and their texts."""
+    present = np.stack([mask for mask, _ in lines], axis=1)  # rows x lines
     offsets = np.zeros(n + 1, dtype=np.int32)
     np.cumsum(present.sum(axis=1), out=offsets[1:])
     rows, which = np.nonzero(present)  # row-major: each row's lines in order
-    values = pa.concat_arrays([line.cast(pa.string()) for line in lines]).take(pa.array(which * n + rows))
-    return pa.ListArray.from_arrays(pa.array(offsets), values)
+    # Where each (row, line) text sits in the concatenation of the lines' compact arrays.
+    rank = np.cumsum(present, axis=0, dtype=np.int32)[rows, which] - 1
+    start = np.zeros(len(lines), dtype=np.int64)
+    np.cumsum([len(texts) for _, texts in lines[:-1]], out=start[1:])
+    values = pa.concat_arrays([texts.cast(pa.string()) for _, texts in lines])
+    return pa.ListArray.from_arrays(pa.array(offsets), values.take(pa.array(start[which] + rank)))
 
 
 __all__ = [
