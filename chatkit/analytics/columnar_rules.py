@@ -17,6 +17,11 @@ Exactness, not approximation, is the contract, so a few things are done with car
   vectorized `repr` or Unicode `strip` would be a second implementation to drift.
 - Flags and missing fields are sets in a fixed order, so each row's combination is a bit mask looked
   up in a table of every combination's list (and of the evidence sentence that names them).
+- Evidence is most of the cost, and only a session's own page needs it: `evidence=False` skips it.
+  Its text column uses 32-bit offsets (2 GB of text, ~5 million sessions): callers pass chunks.
+
+One module past 500 lines on purpose: it is `rules.diagnose` restated, rule for rule and sentence for
+sentence, and a change to either must be read against the whole of the other.
 """
 
 from __future__ import annotations
