@@ -2,7 +2,8 @@
 
 The `openai` client's built-in retries are off (`max_retries=0`) so that every retry is ours: counted,
 logged, spaced by exponential backoff with jitter, and at least as long as the server's `Retry-After`.
-A requests-per-minute limiter (aiolimiter's leaky bucket) keeps batches under the provider's cap.
+Every request passes a `RateGate` (chatkit.llm.runtime): the process's concurrency cap and request
+budget for this endpoint (from `from_settings`), or a gate of the provider's own when built directly.
 """
 
 from __future__ import annotations
@@ -18,9 +19,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlparse
 
-from aiolimiter import AsyncLimiter
-
 from chatkit.domain.models import TokenUsage
+from chatkit.llm.runtime import RateGate, get_runtime, make_limiter
 from chatkit.settings import Settings
 
 if TYPE_CHECKING:
@@ -75,6 +75,10 @@ class LLMProvider(Protocol):
         """Is the endpoint reachable with this key? A short, key-free message either way."""
         ...
 
+    async def _take_token(self, request: Any) -> None:
+        if request.url.path.endswith("/chat/completions"):
+            await self.gate.acquire()
+
     async def aclose(self) -> None: ...
 
 
@@ -128,6 +132,8 @@ class OpenAICompatibleProvider:
         requests_per_minute: int = 20,
         backoff_base_s: float = 0.5,
         backoff_max_s: float = 30.0,
+        rate_window_s: float = 60.0,
+        gate: RateGate | None = None,
     ) -> None:
         self.name = name
         self.model = model
@@ -137,19 +143,31 @@ class OpenAICompatibleProvider:
         self.backoff_base_s = backoff_base_s
         self.backoff_max_s = backoff_max_s
         self._api_key = api_key
-        self._rpm = requests_per_minute
+        if gate is None:
+            limiter, _ = make_limiter(requests_per_minute, rate_window_s)
+            gate = RateGate(
+                limiter,
+                name=base_url,
+                requests=requests_per_minute,
+                window_s=rate_window_s,
+                concurrency=None,
+                blocking_io=False,
+            )
+        self.gate = gate
         self._headers = {"HTTP-Referer": APP_URL, "X-Title": APP_TITLE} if is_openrouter(base_url) else {}
-        # A client's connection pool and a limiter belong to one event loop; the sync API runs each call
-        # in a fresh loop (and several threads may share this provider), so both are kept per loop.
-        self._bound: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, tuple[openai.AsyncOpenAI, AsyncLimiter]
-        ]
+        # A client's connection pool belongs to one event loop. The analyzer runs everything on the
+        # process's LLM runtime loop; a provider driven from other loops keeps one client per loop.
+        self._bound: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, openai.AsyncOpenAI]
         self._bound = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
         self._json_mode = True  # switched off if the endpoint rejects response_format
 
     @classmethod
-    def from_settings(cls, settings: Settings, **overrides: Any) -> OpenAICompatibleProvider:
+    def from_settings(
+        cls, settings: Settings, *, store_url: str | None = None, **overrides: Any
+    ) -> OpenAICompatibleProvider:
+        """The provider for `settings`, behind the process's gate for its endpoint; with `store_url`,
+        the request budget is shared with every process on that store."""
         key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else ""
         options: dict[str, Any] = {
             "name": settings.llm_provider.lower(),
@@ -159,7 +177,16 @@ class OpenAICompatibleProvider:
             "timeout_s": settings.llm_timeout_s,
             "max_retries": settings.llm_max_retries,
             "requests_per_minute": settings.llm_requests_per_minute,
+            "rate_window_s": settings.llm_rate_window_s,
         }
+        if "gate" not in overrides:
+            options["gate"] = get_runtime().gate(
+                endpoint=settings.llm_base_url,
+                requests=settings.llm_requests_per_minute,
+                window_s=settings.llm_rate_window_s,
+                concurrency=settings.llm_concurrency,
+                store_url=store_url,
+            )
         return cls(**{**options, **overrides})
 
     def __repr__(self) -> str:  # never the key
@@ -167,7 +194,7 @@ class OpenAICompatibleProvider:
             f"OpenAICompatibleProvider(name={self.name!r}, model={self.model!r}, base_url={self.base_url!r})"
         )
 
-    def _bind(self) -> tuple[openai.AsyncOpenAI, AsyncLimiter]:
+    def _bind(self) -> openai.AsyncOpenAI:
         import openai  # heavy (seconds on a busy machine): only when an LLM is really used
 
         loop = asyncio.get_running_loop()
@@ -179,16 +206,22 @@ class OpenAICompatibleProvider:
                     timeout=self.timeout_s,
                     max_retries=0,
                     default_headers=self._headers,
+                    # The rate token is taken here, as each request leaves: see RateGate.
+                    http_client=openai.DefaultAsyncHttpxClient(event_hooks={"request": [self._take_token]}),
                 )
-                self._bound[loop] = (client, AsyncLimiter(self._rpm, 60))
+                self._bound[loop] = client
             return self._bound[loop]
+
+    async def _take_token(self, request: Any) -> None:
+        if request.url.path.endswith("/chat/completions"):
+            await self.gate.acquire()
 
     async def aclose(self) -> None:
         """Close this loop's client (call before the loop ends)."""
         with self._lock:
             bound = self._bound.pop(asyncio.get_running_loop(), None)
         if bound is not None:
-            await bound[0].close()
+            await bound.close()
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         """Full-jitter exponential backoff, but never shorter than the server asked for."""
@@ -200,7 +233,7 @@ class OpenAICompatibleProvider:
     ) -> Completion:
         import openai
 
-        client, limiter = self._bind()
+        client = self._bind()
         last: LLMError = LLMError("no attempt made")
         retry_after: float | None = None
         attempt = 0
@@ -214,7 +247,7 @@ class OpenAICompatibleProvider:
             options: dict[str, Any] = {"model": self.model, "messages": messages}
             if response_format and self._json_mode:
                 options["response_format"] = response_format
-            async with limiter:
+            async with self.gate.slot():
                 try:
                     response = await client.chat.completions.create(**options)
                 except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
@@ -254,7 +287,7 @@ class OpenAICompatibleProvider:
     async def check(self) -> tuple[bool, str]:
         import openai
 
-        client, _ = self._bind()
+        client = self._bind()
         try:
             await client.models.list()
         except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:

@@ -10,14 +10,13 @@ from chatkit.domain.rules import diagnose, diagnose_all
 from chatkit.domain.sample import SEED_SESSION as SEED
 from chatkit.llm.prompts import (
     PROMPT_VERSION,
-    Pseudonymizer,
     aggregates,
     bounded,
-    dataset_key,
     representative,
     session_messages,
     summary_messages,
 )
+from chatkit.llm.pseudonyms import Pseudonymizer, dataset_key
 
 
 def data_block(messages) -> dict:
