@@ -129,3 +129,17 @@ def test_aggregates_and_representatives():
 
 def test_prompt_version_is_set():
     assert PROMPT_VERSION
+
+
+def test_prompt_version_is_derived_from_the_prompt_texts(monkeypatch):
+    """Editing a prompt changes PROMPT_VERSION (and so every cache key) without anyone remembering to."""
+    from chatkit.llm import prompts
+
+    assert prompts._prompt_version() == PROMPT_VERSION
+    for name in ("SESSION_SYSTEM_PROMPT", "REPAIR_PROMPT", "SUMMARY_SYSTEM_PROMPT", "SESSION_PREAMBLE"):
+        with monkeypatch.context() as patch:
+            patch.setattr(prompts, name, getattr(prompts, name) + " ")
+            assert prompts._prompt_version() != PROMPT_VERSION, name
+    with monkeypatch.context() as patch:
+        patch.setitem(prompts._SCHEMA_HINT, "impact", "changed")
+        assert prompts._prompt_version() != PROMPT_VERSION

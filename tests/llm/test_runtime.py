@@ -12,11 +12,12 @@ import sys
 import textwrap
 import threading
 import time
+from pathlib import Path
 
 import pytest
-from support import FAKE_API_KEY, ROOT
+from support import FAKE_API_KEY
 
-from chatkit.llm.runtime import get_runtime
+import chatkit
 from chatkit.reports.analyzer import ChatKitAnalyzer
 from chatkit.store import Store
 
@@ -36,6 +37,8 @@ def session(i: int, prefix: str = "cksess_rt") -> dict:
 
 
 def test_the_runtime_is_one_loop_for_every_thread():
+    from chatkit.llm.runtime import get_runtime
+
     loops: list[asyncio.AbstractEventLoop] = []
 
     async def which() -> asyncio.AbstractEventLoop:
@@ -92,12 +95,15 @@ def test_one_analyzer_batch_and_single_calls_share_the_concurrency_cap(fake_llm,
 
 CHILD = textwrap.dedent(
     """
+    import pathlib
     import sys
+    import time
+
     from chatkit.reports.analyzer import ChatKitAnalyzer
     from chatkit.settings import Settings
     from chatkit.store import Store
 
-    url, base_url, key, prefix, k, window = sys.argv[1:]
+    url, base_url, key, prefix, k, window, sync_dir = sys.argv[1:]
     settings = Settings(
         _env_file=None, llm_provider="openai", llm_api_key=key, llm_base_url=base_url,
         llm_model="fake/model-1", llm_timeout_s=10, llm_max_retries=0, llm_concurrency=4,
@@ -106,51 +112,63 @@ CHILD = textwrap.dedent(
     sessions = [
         {"id": f"{prefix}{i}", "status": "cancelled", "max_requests_per_1_minute": 30,
          "current_requests": 35, "reason": "rate limit"}
-        for i in range(3)
+        for i in range(4)
     ]
-    reports = ChatKitAnalyzer(settings, store=Store(url)).analyze_batch(sessions)
+    analyzer = ChatKitAnalyzer(settings, store=Store(url))
+    # Pay the slow imports (pandas for the what-if quotes, openai) before the start signal.
+    import openai  # noqa: F401
+    from chatkit.analytics.frame import sessions_frame
+    from chatkit.analytics.whatif import prevention_quotes
+    from chatkit.domain.models import ChatKitSession
+    from chatkit.domain.rules import diagnose_all
+
+    warm = [ChatKitSession.model_validate(sessions[0])]
+    prevention_quotes(sessions_frame(warm, diagnose_all(warm)))
+    # Start together: the processes must compete for the budget, not run one after the other.
+    sync = pathlib.Path(sync_dir)
+    (sync / prefix).touch()
+    while not (sync / "go").exists():
+        time.sleep(0.01)
+    reports = analyzer.analyze_batch(sessions)
     assert all(r.structured for r in reports), [r.error for r in reports]
     """
 )
 
 
-def run_two_processes(url: str, base_url: str) -> None:
+def run_two_processes(url: str, base_url: str, sync: Path) -> None:
+    """Two processes, each analysing 4 sessions on `url`, started at the same moment."""
     Store(url).close()  # the schema exists before both start
-    env_path = f"{ROOT}"
+    common = [url, base_url, FAKE_API_KEY]
     children = [
         subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                CHILD,
-                url,
-                base_url,
-                FAKE_API_KEY,
-                f"cksess_p{n}_",
-                str(K),
-                str(WINDOW_S),
-            ],
-            env={"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin"},
-            cwd=ROOT,
+            [sys.executable, "-c", CHILD, *common, f"cksess_p{n}_", str(K), str(WINDOW_S), str(sync)],
+            env={"PYTHONPATH": str(Path(chatkit.__file__).parents[1]), "PATH": "/usr/bin:/bin"},
+            cwd=sync,  # not the repository: `python -c` puts the cwd first on sys.path
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
         for n in range(2)
     ]
+    deadline = time.monotonic() + 120
+    while not all((sync / f"cksess_p{n}_").exists() for n in range(2)):
+        assert time.monotonic() < deadline, "the children did not get ready"
+        assert all(c.poll() is None for c in children), [c.communicate()[1][-2000:] for c in children]
+        time.sleep(0.05)
+    (sync / "go").touch()
     for child in children:
         _, err = child.communicate(timeout=120)
         assert child.returncode == 0, err[-2000:]
 
 
 def test_two_processes_on_one_sqlite_store_share_one_budget(fake_llm, tmp_path):
-    run_two_processes(f"sqlite:///{tmp_path / 'data' / 'chatkit.db'}", fake_llm.base_url)
-    assert len(fake_llm.completions) == 6
+    run_two_processes(f"sqlite:///{tmp_path / 'data' / 'chatkit.db'}", fake_llm.base_url, tmp_path)
+    assert len(fake_llm.completions) == 8
     assert fake_llm.most_in_any_window(WINDOW_S) <= K
 
 
 @pytest.mark.postgres
-def test_two_processes_on_one_postgres_store_share_one_budget(fake_llm, postgres_store_url):
-    run_two_processes(postgres_store_url, fake_llm.base_url)
-    assert len(fake_llm.completions) == 6
+def test_two_processes_on_one_postgres_store_share_one_budget(fake_llm, postgres_store_url, tmp_path):
+    run_two_processes(postgres_store_url, fake_llm.base_url, tmp_path)
+    assert len(fake_llm.completions) == 8
     assert fake_llm.most_in_any_window(WINDOW_S) <= K
