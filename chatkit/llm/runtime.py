@@ -226,6 +226,7 @@ class LLMRuntime:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._gates: dict[tuple[Any, ...], RateGate] = {}
+        self._build_lock = threading.Lock()
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -276,21 +277,22 @@ class LLMRuntime:
     ) -> RateGate:
         """The one gate for this endpoint and budget (and store), made on first use."""
         key = (endpoint, requests, window_s, concurrency, store_url)
-        with self._lock:
+        # A separate lock: building a database bucket does I/O, and two threads must not build two.
+        with self._build_lock:
             gate = self._gates.get(key)
-        if gate is not None:
+            if gate is None:
+                limiter, blocking_io = make_limiter(
+                    requests, window_s, store_url=store_url, endpoint=endpoint
+                )
+                gate = self._gates[key] = RateGate(
+                    limiter,
+                    name=endpoint or "llm",
+                    requests=requests,
+                    window_s=window_s,
+                    concurrency=concurrency,
+                    blocking_io=blocking_io,
+                )
             return gate
-        limiter, blocking_io = make_limiter(requests, window_s, store_url=store_url, endpoint=endpoint)
-        made = RateGate(
-            limiter,
-            name=endpoint or "llm",
-            requests=requests,
-            window_s=window_s,
-            concurrency=concurrency,
-            blocking_io=blocking_io,
-        )
-        with self._lock:
-            return self._gates.setdefault(key, made)
 
 
 _runtime: LLMRuntime | None = None
