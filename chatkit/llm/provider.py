@@ -75,10 +75,6 @@ class LLMProvider(Protocol):
         """Is the endpoint reachable with this key? A short, key-free message either way."""
         ...
 
-    async def _take_token(self, request: Any) -> None:
-        if request.url.path.endswith("/chat/completions"):
-            await self.gate.acquire()
-
     async def aclose(self) -> None: ...
 
 
