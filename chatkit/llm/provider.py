@@ -1,7 +1,8 @@
 """LLM providers: one small interface, one OpenAI-compatible implementation with our own retries.
 
-The `openai` client's built-in retries are off (`max_retries=0`) so that every retry is ours: counted,
-logged, spaced by exponential backoff with jitter, and at least as long as the server's `Retry-After`.
+The `openai` client's built-in retries are off (`max_retries=0`) so that every retry is ours, run by
+tenacity: counted, logged, spaced by full-jitter exponential backoff and never shorter than the
+server's `Retry-After`; a rejected key (401/403) and other 4xx are never retried.
 Every request passes a `RateGate` (chatkit.llm.runtime): the process's concurrency cap and request
 budget for this endpoint (from `from_settings`), or a gate of the provider's own when built directly.
 """
@@ -18,6 +19,8 @@ import weakref
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlparse
+
+import tenacity
 
 from chatkit.domain.models import TokenUsage
 from chatkit.llm.runtime import RateGate, get_runtime, make_limiter
@@ -44,6 +47,16 @@ class LLMAuthError(LLMError):
 
 class LLMRateLimitError(LLMError):
     """429 after every retry."""
+
+
+class _Retry(Exception):
+    """An attempt that failed in a way worth another: the error to raise if none is left, and how
+    long the server asked us to wait."""
+
+    def __init__(self, error: LLMError, retry_after: float | None) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.retry_after = retry_after
 
 
 class LLMTimeoutError(LLMError):
@@ -224,45 +237,67 @@ class OpenAICompatibleProvider:
         delay = random.uniform(0, min(self.backoff_max_s, self.backoff_base_s * 2**attempt))
         return max(delay, retry_after or 0.0)
 
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        failure = state.outcome.exception() if state.outcome is not None else None
+        retry_after = failure.retry_after if isinstance(failure, _Retry) else None
+        return self._backoff(state.attempt_number - 1, retry_after)
+
+    def _log_retry(self, state: tenacity.RetryCallState) -> None:
+        failure = state.outcome.exception() if state.outcome is not None else None
+        delay = state.next_action.sleep if state.next_action is not None else 0.0
+        error = failure.error if isinstance(failure, _Retry) else failure
+        log.info("LLM retry %d/%d in %.2f s after: %s", state.attempt_number, self.max_retries, delay, error)
+
     async def complete(
         self, messages: Messages, *, response_format: dict[str, Any] | None = None
     ) -> Completion:
+        client = self._bind()
+        retrying = tenacity.AsyncRetrying(
+            stop=tenacity.stop_after_attempt(self.max_retries + 1),
+            wait=self._wait,
+            retry=tenacity.retry_if_exception_type(_Retry),
+            before_sleep=self._log_retry,
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    response = await self._attempt(client, messages, response_format)
+                    return _completion(response, attempt.retry_state.attempt_number, self.name)
+        except _Retry as failure:
+            raise failure.error from None
+        raise LLMError("no attempt made")  # not reached: tenacity returns or raises above
+
+    async def _attempt(
+        self, client: openai.AsyncOpenAI, messages: Messages, response_format: dict[str, Any] | None
+    ) -> Any:
+        """One attempt (sent again at once, without JSON mode, if the endpoint rejects that mode)."""
         import openai
 
-        client = self._bind()
-        last: LLMError = LLMError("no attempt made")
-        retry_after: float | None = None
-        attempt = 0
-        while attempt <= self.max_retries:
-            if attempt:
-                delay = self._backoff(attempt - 1, retry_after)
-                log.info("LLM retry %d/%d in %.2f s after: %s", attempt, self.max_retries, delay, last)
-                await asyncio.sleep(delay)
-            attempt += 1
-            retry_after = None
+        while True:
+            retry_after: float | None = None
             options: dict[str, Any] = {"model": self.model, "messages": messages}
             if response_format and self._json_mode:
                 options["response_format"] = response_format
-            async with self.gate.slot():
+            async with self.gate.slot():  # the backoff sleep between attempts holds no slot
                 try:
-                    response = await client.chat.completions.create(**options)
+                    return await client.chat.completions.create(**options)
                 except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
                     raise LLMAuthError(
                         f"{self.name} rejected the API key (HTTP {exc.status_code}); check LLM_API_KEY"
                     ) from None
                 except openai.RateLimitError as exc:
                     retry_after = _retry_after(exc)
-                    last = LLMRateLimitError(f"{self.name} rate limit (HTTP 429)")
+                    error: LLMError = LLMRateLimitError(f"{self.name} rate limit (HTTP 429)")
                 except openai.APITimeoutError:
-                    last = LLMTimeoutError(f"{self.name} did not answer within {self.timeout_s:g} s")
+                    error = LLMTimeoutError(f"{self.name} did not answer within {self.timeout_s:g} s")
                 except openai.APIConnectionError as exc:
-                    last = LLMError(f"cannot reach {self.base_url}: {exc.__class__.__name__}")
+                    error = LLMError(f"cannot reach {self.base_url}: {exc.__class__.__name__}")
                 except openai.BadRequestError as exc:
                     if "response_format" in options and "response_format" in str(exc):
                         # Some endpoints reject JSON mode; the parser copes with free text. Not a retry.
                         log.info("%s rejects response_format; asking without it", self.name)
                         self._json_mode = False
-                        attempt -= 1
                         continue
                     raise LLMError(f"{self.name} rejected the request (HTTP 400): {_message(exc)}") from None
                 except openai.APIStatusError as exc:
@@ -271,14 +306,12 @@ class OpenAICompatibleProvider:
                             f"{self.name} answered HTTP {exc.status_code}: {_message(exc)}"
                         ) from None
                     retry_after = _retry_after(exc)
-                    last = LLMError(f"{self.name} server error (HTTP {exc.status_code})")
+                    error = LLMError(f"{self.name} server error (HTTP {exc.status_code})")
                 except (ValueError, openai.APIResponseValidationError):
-                    last = LLMError(f"{self.name} sent a malformed response")
-                else:
-                    return _completion(response, attempt, self.name)
+                    error = LLMError(f"{self.name} sent a malformed response")
             if retry_after is not None and retry_after > MAX_RETRY_AFTER_S:
-                raise type(last)(f"{last}; server asks to wait {retry_after:.0f} s") from None
-        raise last
+                raise type(error)(f"{error}; server asks to wait {retry_after:.0f} s") from None
+            raise _Retry(error, retry_after)
 
     async def check(self) -> tuple[bool, str]:
         import openai
