@@ -98,7 +98,12 @@ class Settings(BaseSettings):
     llm_timeout_s: float = Field(60.0, gt=0, description="per-request timeout")
     llm_max_retries: int = Field(3, ge=0, description="retries on 429/5xx/timeouts (Retry-After honoured)")
     llm_concurrency: int = Field(8, ge=1, description="LLM requests in flight at once in a batch")
-    llm_requests_per_minute: int = Field(20, ge=1, description="cap on LLM requests per minute")
+    llm_requests_per_minute: int = Field(
+        20, ge=1, description="cap on LLM requests per window, for the whole process (or store)"
+    )
+    llm_rate_window_s: float = Field(
+        60.0, gt=0, description="the window LLM_REQUESTS_PER_MINUTE counts over (shorter in tests)"
+    )
     llm_max_reason_chars: int = Field(500, ge=10, description="free text sent to the LLM is cut to this")
     llm_pseudonymize_ids: bool = Field(
         True, description="replace customer/user ids with keyed hashes before the LLM"

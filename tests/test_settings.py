@@ -57,6 +57,7 @@ def test_every_setting_is_read_from_the_environment_case_insensitively(
         "LLM_MAX_RETRIES": "1",
         "LLM_CONCURRENCY": "2",
         "LLM_REQUESTS_PER_MINUTE": "5",
+        "LLM_RATE_WINDOW_S": "2.5",
         "LLM_MAX_REASON_CHARS": "50",
         "LLM_PSEUDONYMIZE_IDS": "false",
         "DASHBOARD_PASSWORD": "pa55",
@@ -94,6 +95,7 @@ def test_every_setting_is_read_from_the_environment_case_insensitively(
         2,
         5,
     )
+    assert s.llm_rate_window_s == 2.5
     assert (s.llm_max_reason_chars, s.llm_pseudonymize_ids, s.max_upload_bytes) == (
         50,
         False,

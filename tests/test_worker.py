@@ -344,3 +344,33 @@ def test_a_rejected_key_fails_the_job_clearly(store: Store, fake_llm, llm_settin
     assert job.status == "failed" and job.done == 5
     assert job.error.startswith("every session failed; the first error:")
     assert "sk-test-SECRET" not in job.error
+
+
+class SlowResultStore(Store):
+    """A store whose job-result writes take ~2 s each, as one contended SQLite write can."""
+
+    def record_job_result(self, *args, **kwargs) -> None:
+        time.sleep(2.0)
+        super().record_job_result(*args, **kwargs)
+
+
+def test_a_slow_result_write_does_not_delay_the_llm_calls_in_flight(
+    tmp_path: Path, fake_llm, llm_settings
+) -> None:
+    """Defect 4: the per-session progress callback wrote to the store on the analyzer's event loop,
+    so each write stalled every LLM call. Now the calls go on while the writes queue in a thread."""
+    from chatkit.reports.analyzer import ChatKitAnalyzer
+
+    store = SlowResultStore(f"sqlite:///{tmp_path / 'chatkit.db'}")
+    fake_llm.latency_s = 0.1
+    analyzer = ChatKitAnalyzer(llm_settings(llm_concurrency=1), store=store)
+    job_id = store.create_job(
+        None, [], make_sessions(3), provider=analyzer.provider_name, model=analyzer.model
+    )
+    store.claim_job("w1")
+    run_job(store, analyzer, job_id, "w1")
+    job = store.get_job(job_id)
+    assert job.status == "done" and job.done == 3
+    sessions_calls = fake_llm.arrivals()[:3]  # the fourth is the summary, after every result is written
+    assert len(fake_llm.completions) == 4
+    assert sessions_calls[-1] - sessions_calls[0] < 1.5  # one blocked write on the loop would cost 2 s

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from chatkit.analytics.stats import percentiles_of
 from chatkit.domain.models import Category, ChatKitSession, Diagnosis, Severity
 from chatkit.domain.rules import diagnose_all
 
@@ -242,9 +242,4 @@ def utilization_percentiles(
     frame: pd.DataFrame, percentiles: Sequence[float] = (50, 90, 95, 99)
 ) -> dict[str, float | None]:
     """`{"p50": 0.8, ...}` over sessions with a known utilization (ratio); None when there are none."""
-    values = frame["utilization"].dropna().to_numpy(dtype="float64")
-    keys = [f"p{p:g}" for p in percentiles]
-    if values.size == 0:
-        return dict.fromkeys(keys)
-    found = np.percentile(values, list(percentiles))
-    return {k: float(v) for k, v in zip(keys, found, strict=True)}
+    return percentiles_of(frame["utilization"].dropna().astype("float64").tolist(), percentiles)

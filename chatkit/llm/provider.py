@@ -1,8 +1,10 @@
 """LLM providers: one small interface, one OpenAI-compatible implementation with our own retries.
 
-The `openai` client's built-in retries are off (`max_retries=0`) so that every retry is ours: counted,
-logged, spaced by exponential backoff with jitter, and at least as long as the server's `Retry-After`.
-A requests-per-minute limiter (aiolimiter's leaky bucket) keeps batches under the provider's cap.
+The `openai` client's built-in retries are off (`max_retries=0`) so that every retry is ours, run by
+tenacity: counted, logged, spaced by full-jitter exponential backoff and never shorter than the
+server's `Retry-After`; a rejected key (401/403) and other 4xx are never retried.
+Every request passes a `RateGate` (chatkit.llm.runtime): the process's concurrency cap and request
+budget for this endpoint (from `from_settings`), or a gate of the provider's own when built directly.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlparse
 
-from aiolimiter import AsyncLimiter
+import tenacity
 
 from chatkit.domain.models import TokenUsage
+from chatkit.llm.runtime import RateGate, get_runtime, make_limiter
 from chatkit.settings import Settings
 
 if TYPE_CHECKING:
@@ -44,6 +47,16 @@ class LLMAuthError(LLMError):
 
 class LLMRateLimitError(LLMError):
     """429 after every retry."""
+
+
+class _Retry(Exception):
+    """An attempt that failed in a way worth another: the error to raise if none is left, and how
+    long the server asked us to wait."""
+
+    def __init__(self, error: LLMError, retry_after: float | None) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.retry_after = retry_after
 
 
 class LLMTimeoutError(LLMError):
@@ -128,6 +141,8 @@ class OpenAICompatibleProvider:
         requests_per_minute: int = 20,
         backoff_base_s: float = 0.5,
         backoff_max_s: float = 30.0,
+        rate_window_s: float = 60.0,
+        gate: RateGate | None = None,
     ) -> None:
         self.name = name
         self.model = model
@@ -137,19 +152,31 @@ class OpenAICompatibleProvider:
         self.backoff_base_s = backoff_base_s
         self.backoff_max_s = backoff_max_s
         self._api_key = api_key
-        self._rpm = requests_per_minute
+        if gate is None:
+            limiter, _ = make_limiter(requests_per_minute, rate_window_s)
+            gate = RateGate(
+                limiter,
+                name=base_url,
+                requests=requests_per_minute,
+                window_s=rate_window_s,
+                concurrency=None,
+                blocking_io=False,
+            )
+        self.gate = gate
         self._headers = {"HTTP-Referer": APP_URL, "X-Title": APP_TITLE} if is_openrouter(base_url) else {}
-        # A client's connection pool and a limiter belong to one event loop; the sync API runs each call
-        # in a fresh loop (and several threads may share this provider), so both are kept per loop.
-        self._bound: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, tuple[openai.AsyncOpenAI, AsyncLimiter]
-        ]
+        # A client's connection pool belongs to one event loop. The analyzer runs everything on the
+        # process's LLM runtime loop; a provider driven from other loops keeps one client per loop.
+        self._bound: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, openai.AsyncOpenAI]
         self._bound = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
         self._json_mode = True  # switched off if the endpoint rejects response_format
 
     @classmethod
-    def from_settings(cls, settings: Settings, **overrides: Any) -> OpenAICompatibleProvider:
+    def from_settings(
+        cls, settings: Settings, *, store_url: str | None = None, **overrides: Any
+    ) -> OpenAICompatibleProvider:
+        """The provider for `settings`, behind the process's gate for its endpoint; with `store_url`,
+        the request budget is shared with every process on that store."""
         key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else ""
         options: dict[str, Any] = {
             "name": settings.llm_provider.lower(),
@@ -159,7 +186,16 @@ class OpenAICompatibleProvider:
             "timeout_s": settings.llm_timeout_s,
             "max_retries": settings.llm_max_retries,
             "requests_per_minute": settings.llm_requests_per_minute,
+            "rate_window_s": settings.llm_rate_window_s,
         }
+        if "gate" not in overrides:
+            options["gate"] = get_runtime().gate(
+                endpoint=settings.llm_base_url,
+                requests=settings.llm_requests_per_minute,
+                window_s=settings.llm_rate_window_s,
+                concurrency=settings.llm_concurrency,
+                store_url=store_url,
+            )
         return cls(**{**options, **overrides})
 
     def __repr__(self) -> str:  # never the key
@@ -167,7 +203,7 @@ class OpenAICompatibleProvider:
             f"OpenAICompatibleProvider(name={self.name!r}, model={self.model!r}, base_url={self.base_url!r})"
         )
 
-    def _bind(self) -> tuple[openai.AsyncOpenAI, AsyncLimiter]:
+    def _bind(self) -> openai.AsyncOpenAI:
         import openai  # heavy (seconds on a busy machine): only when an LLM is really used
 
         loop = asyncio.get_running_loop()
@@ -179,61 +215,89 @@ class OpenAICompatibleProvider:
                     timeout=self.timeout_s,
                     max_retries=0,
                     default_headers=self._headers,
+                    # The rate token is taken here, as each request leaves: see RateGate.
+                    http_client=openai.DefaultAsyncHttpxClient(event_hooks={"request": [self._take_token]}),
                 )
-                self._bound[loop] = (client, AsyncLimiter(self._rpm, 60))
+                self._bound[loop] = client
             return self._bound[loop]
+
+    async def _take_token(self, request: Any) -> None:
+        if request.url.path.endswith("/chat/completions"):
+            await self.gate.acquire()
 
     async def aclose(self) -> None:
         """Close this loop's client (call before the loop ends)."""
         with self._lock:
             bound = self._bound.pop(asyncio.get_running_loop(), None)
         if bound is not None:
-            await bound[0].close()
+            await bound.close()
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
         """Full-jitter exponential backoff, but never shorter than the server asked for."""
         delay = random.uniform(0, min(self.backoff_max_s, self.backoff_base_s * 2**attempt))
         return max(delay, retry_after or 0.0)
 
+    def _wait(self, state: tenacity.RetryCallState) -> float:
+        failure = state.outcome.exception() if state.outcome is not None else None
+        retry_after = failure.retry_after if isinstance(failure, _Retry) else None
+        return self._backoff(state.attempt_number - 1, retry_after)
+
+    def _log_retry(self, state: tenacity.RetryCallState) -> None:
+        failure = state.outcome.exception() if state.outcome is not None else None
+        delay = state.next_action.sleep if state.next_action is not None else 0.0
+        error = failure.error if isinstance(failure, _Retry) else failure
+        log.info("LLM retry %d/%d in %.2f s after: %s", state.attempt_number, self.max_retries, delay, error)
+
     async def complete(
         self, messages: Messages, *, response_format: dict[str, Any] | None = None
     ) -> Completion:
+        client = self._bind()
+        retrying = tenacity.AsyncRetrying(
+            stop=tenacity.stop_after_attempt(self.max_retries + 1),
+            wait=self._wait,
+            retry=tenacity.retry_if_exception_type(_Retry),
+            before_sleep=self._log_retry,
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    response = await self._attempt(client, messages, response_format)
+                    return _completion(response, attempt.retry_state.attempt_number, self.name)
+        except _Retry as failure:
+            raise failure.error from None
+        raise LLMError("no attempt made")  # not reached: tenacity returns or raises above
+
+    async def _attempt(
+        self, client: openai.AsyncOpenAI, messages: Messages, response_format: dict[str, Any] | None
+    ) -> Any:
+        """One attempt (sent again at once, without JSON mode, if the endpoint rejects that mode)."""
         import openai
 
-        client, limiter = self._bind()
-        last: LLMError = LLMError("no attempt made")
-        retry_after: float | None = None
-        attempt = 0
-        while attempt <= self.max_retries:
-            if attempt:
-                delay = self._backoff(attempt - 1, retry_after)
-                log.info("LLM retry %d/%d in %.2f s after: %s", attempt, self.max_retries, delay, last)
-                await asyncio.sleep(delay)
-            attempt += 1
-            retry_after = None
+        while True:
+            retry_after: float | None = None
             options: dict[str, Any] = {"model": self.model, "messages": messages}
             if response_format and self._json_mode:
                 options["response_format"] = response_format
-            async with limiter:
+            async with self.gate.slot():  # the backoff sleep between attempts holds no slot
                 try:
-                    response = await client.chat.completions.create(**options)
+                    return await client.chat.completions.create(**options)
                 except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
                     raise LLMAuthError(
                         f"{self.name} rejected the API key (HTTP {exc.status_code}); check LLM_API_KEY"
                     ) from None
                 except openai.RateLimitError as exc:
                     retry_after = _retry_after(exc)
-                    last = LLMRateLimitError(f"{self.name} rate limit (HTTP 429)")
+                    error: LLMError = LLMRateLimitError(f"{self.name} rate limit (HTTP 429)")
                 except openai.APITimeoutError:
-                    last = LLMTimeoutError(f"{self.name} did not answer within {self.timeout_s:g} s")
+                    error = LLMTimeoutError(f"{self.name} did not answer within {self.timeout_s:g} s")
                 except openai.APIConnectionError as exc:
-                    last = LLMError(f"cannot reach {self.base_url}: {exc.__class__.__name__}")
+                    error = LLMError(f"cannot reach {self.base_url}: {exc.__class__.__name__}")
                 except openai.BadRequestError as exc:
                     if "response_format" in options and "response_format" in str(exc):
                         # Some endpoints reject JSON mode; the parser copes with free text. Not a retry.
                         log.info("%s rejects response_format; asking without it", self.name)
                         self._json_mode = False
-                        attempt -= 1
                         continue
                     raise LLMError(f"{self.name} rejected the request (HTTP 400): {_message(exc)}") from None
                 except openai.APIStatusError as exc:
@@ -242,19 +306,17 @@ class OpenAICompatibleProvider:
                             f"{self.name} answered HTTP {exc.status_code}: {_message(exc)}"
                         ) from None
                     retry_after = _retry_after(exc)
-                    last = LLMError(f"{self.name} server error (HTTP {exc.status_code})")
+                    error = LLMError(f"{self.name} server error (HTTP {exc.status_code})")
                 except (ValueError, openai.APIResponseValidationError):
-                    last = LLMError(f"{self.name} sent a malformed response")
-                else:
-                    return _completion(response, attempt, self.name)
+                    error = LLMError(f"{self.name} sent a malformed response")
             if retry_after is not None and retry_after > MAX_RETRY_AFTER_S:
-                raise type(last)(f"{last}; server asks to wait {retry_after:.0f} s") from None
-        raise last
+                raise type(error)(f"{error}; server asks to wait {retry_after:.0f} s") from None
+            raise _Retry(error, retry_after)
 
     async def check(self) -> tuple[bool, str]:
         import openai
 
-        client, _ = self._bind()
+        client = self._bind()
         try:
             await client.models.list()
         except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:

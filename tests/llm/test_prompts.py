@@ -10,14 +10,13 @@ from chatkit.domain.rules import diagnose, diagnose_all
 from chatkit.domain.sample import SEED_SESSION as SEED
 from chatkit.llm.prompts import (
     PROMPT_VERSION,
-    Pseudonymizer,
     aggregates,
     bounded,
-    dataset_key,
     representative,
     session_messages,
     summary_messages,
 )
+from chatkit.llm.pseudonyms import Pseudonymizer, dataset_key
 
 
 def data_block(messages) -> dict:
@@ -130,3 +129,17 @@ def test_aggregates_and_representatives():
 
 def test_prompt_version_is_set():
     assert PROMPT_VERSION
+
+
+def test_prompt_version_is_derived_from_the_prompt_texts(monkeypatch):
+    """Editing a prompt changes PROMPT_VERSION (and so every cache key) without anyone remembering to."""
+    from chatkit.llm import prompts
+
+    assert prompts._prompt_version() == PROMPT_VERSION
+    for name in ("SESSION_SYSTEM_PROMPT", "REPAIR_PROMPT", "SUMMARY_SYSTEM_PROMPT", "SESSION_PREAMBLE"):
+        with monkeypatch.context() as patch:
+            patch.setattr(prompts, name, getattr(prompts, name) + " ")
+            assert prompts._prompt_version() != PROMPT_VERSION, name
+    with monkeypatch.context() as patch:
+        patch.setitem(prompts._SCHEMA_HINT, "impact", "changed")
+        assert prompts._prompt_version() != PROMPT_VERSION

@@ -473,3 +473,43 @@ def test_sync_api_works_inside_a_running_event_loop(fake_llm, llm_settings):
     sync_report, async_report = asyncio.run(handler())
     assert sync_report.structured and async_report.structured
     assert len(fake_llm.completions) == 2
+
+
+# ---- the cache key: every input that shapes the prompt -------------------------------------------
+
+
+def test_a_report_made_alone_is_not_served_in_a_batch_whose_prompt_carries_other_numbers(
+    fake_llm, llm_settings
+):
+    """Alone, the what-if quote says 'from 30 to 35'; in this batch it says 'from 30 to 90'."""
+    analyzer = llm_analyzer(llm_settings())
+    alone = session(0)
+    batch = [alone, session(1, current_requests=60), session(2, current_requests=90)]
+    assert not analyzer.analyze(alone).from_cache
+    reports = analyzer.analyze_batch(batch)
+    assert [r.from_cache for r in reports] == [False, False, False]
+    assert len(fake_llm.completions) == 4
+    first, in_batch = (r.prompt_text for r in fake_llm.completions if "cksess_0000" in r.prompt_text)
+    assert "from 30 to 35" in first and "from 30 to 90" in in_batch
+    again = analyzer.analyze_batch(batch)  # the same batch again: the same prompts, so the cache answers
+    assert all(r.from_cache for r in again) and len(fake_llm.completions) == 4
+    assert analyzer.analyze(alone).from_cache and len(fake_llm.completions) == 4
+
+
+def test_the_reason_length_cap_is_part_of_the_key_only_when_it_cuts(llm_settings):
+    long_reason = ChatKitSession.model_validate({**SEED, "reason": "Rate limit exceeded. " + "x" * 600})
+    short_reason = ChatKitSession.model_validate(SEED)
+    wide, narrow = llm_analyzer(llm_settings()), llm_analyzer(llm_settings(llm_max_reason_chars=300))
+    assert wide.cache_key(long_reason) != narrow.cache_key(long_reason)
+    assert wide.cache_key(short_reason) == narrow.cache_key(short_reason)  # same prompt, same entry
+
+
+def test_the_key_is_the_same_for_two_analyzers_whose_pseudonym_secrets_differ(fake_llm, llm_settings):
+    """Pseudonyms differ per analyzer (a random secret); the key maps them back, so a restart still hits."""
+    one, two = llm_analyzer(llm_settings()), llm_analyzer(llm_settings())
+    one.analyze(SEED)
+    two.analyze(SEED)
+    first, second = fake_llm.completions[0].prompt_text, fake_llm.completions[1].prompt_text
+    assert first != second  # the pseudonyms sent differ...
+    s = ChatKitSession.model_validate(SEED)
+    assert one.cache_key(s) == two.cache_key(s)  # ...the key does not

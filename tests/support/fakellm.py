@@ -158,6 +158,20 @@ class FakeLLM:
     def completions(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path.endswith("/chat/completions")]
 
+    def arrivals(self) -> list[float]:
+        """When each chat completion arrived (time.monotonic() in this process), in order."""
+        return sorted(r.at for r in self.completions)
+
+    def most_in_any_window(self, window_s: float) -> int:
+        """The most chat completions that arrived within any `window_s` seconds."""
+        times = self.arrivals()
+        most, first = 0, 0
+        for last, at in enumerate(times):
+            while at - times[first] >= window_s:
+                first += 1
+            most = max(most, last - first + 1)
+        return most
+
     def all_text(self) -> str:
         """Everything any client sent, headers and bodies, for leak assertions."""
         return "\n".join(json.dumps(r.headers) + "\n" + r.raw for r in self.requests)
