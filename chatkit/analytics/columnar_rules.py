@@ -522,7 +522,8 @@ def _reasons(
     Classified, stripped and quoted once per distinct text, as `diagnose` does with its cache.
     """
     encoded = pc.dictionary_encode(reason)
-    kinds, lines = [], []
+    kinds: list[tuple[bool, bool, bool, bool]] = []
+    lines: list[str | None] = []
     for text in encoded.dictionary.to_pylist():
         stripped = text.strip()
         if not stripped:

@@ -71,7 +71,7 @@ _DTYPES: dict[str, object] = {
 
 
 def empty_frame() -> pd.DataFrame:
-    return pd.DataFrame({c: pd.Series([], dtype=_DTYPES[c]) for c in FRAME_COLUMNS})  # type: ignore[call-overload]
+    return pd.DataFrame({c: pd.Series([], dtype=_DTYPES[c]) for c in FRAME_COLUMNS})
 
 
 def sessions_frame(
@@ -116,7 +116,7 @@ def sessions_frame(
         a_warn(bool(s.config_warnings()))
         a_flags(", ".join(d.flags))
 
-    data = {name: pd.array(cols[name], dtype=_DTYPES[name]) for name in FRAME_COLUMNS}  # type: ignore[call-overload]
+    data = {name: pd.array(cols[name], dtype=_DTYPES[name]) for name in FRAME_COLUMNS}
     return pd.DataFrame(data, columns=FRAME_COLUMNS)
 
 

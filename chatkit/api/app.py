@@ -17,7 +17,7 @@ import uvicorn
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi_offline import FastAPIOffline
 from slowapi import Limiter
 from slowapi.errors import RateLimitExceeded
@@ -119,7 +119,7 @@ def _add_error_handlers(app: FastAPI, limiter: Limiter) -> None:
         )
 
     @app.exception_handler(RateLimitExceeded)
-    async def rate_limited(request: Request, exc: RateLimitExceeded) -> JSONResponse:
+    async def rate_limited(request: Request, exc: RateLimitExceeded) -> Response:
         response = JSONResponse(
             {"detail": f"Rate limit exceeded: {exc.detail}; retry later"}, status_code=429
         )

@@ -235,9 +235,9 @@ def summary_messages(
     payload = {
         "aggregates": {
             **{k: v for k, v in agg.items() if k not in {"top_customers", "top_workflows", "time_range"}},
-            "top_workflows": [[cap_text(w, 80), n] for w, n in agg["top_workflows"]],
+            "top_workflows": [[cap_text(str(w), 80), n] for w, n in agg["top_workflows"]],
             "top_customers": [
-                [cap_text(pseudo.pseudonym(c, "customer") if c != "(none)" else c, 80), n]
+                [cap_text(str(pseudo.pseudonym(c, "customer")) if c != "(none)" else str(c), 80), n]
                 for c, n in agg["top_customers"]
             ],
             "time_range": [_iso(start), _iso(end)],

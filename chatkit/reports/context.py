@@ -66,7 +66,8 @@ def coerce(session: ChatKitSession | Mapping[str, Any]) -> ChatKitSession:
     if isinstance(session, ChatKitSession):
         return session
     if isinstance(session, Mapping):
-        data = session.get("session") if isinstance(session.get("session"), Mapping) else session
+        inner = session.get("session")
+        data: Mapping[str, Any] = inner if isinstance(inner, Mapping) else session
         return ChatKitSession.model_validate(dict(data))
     raise TypeError(f"expected a ChatKitSession or a mapping, got {type(session).__name__}")
 

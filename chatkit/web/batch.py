@@ -98,7 +98,7 @@ def job_outcome(ctx: PageContext, job: JobRecord) -> None:
     # A failed session keeps a report that only carries its error: nothing there to summarize.
     analyzed = [r for r in reports if not r.error]
     if summary is None and analyzed:
-        memo_key = ("ui_summary", job.id, job.done)
+        memo_key = f"ui_summary:{job.id}:{job.done}"
         summary = st.session_state.get(memo_key)
         if summary is None and st.button(
             f"Summarize the {len(analyzed):,} finished sessions", icon=":material/summarize:"

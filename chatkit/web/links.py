@@ -81,7 +81,8 @@ def parse_link(params: Mapping[str, Sequence[str]]) -> LinkState:
 def _valid_list(key: str, values: list[str], notices: list[str]) -> list[str]:
     """Syntax and fixed vocabularies are checked here; workflows/customers against the data later."""
     allowed = {"cat": frame.CATEGORIES, "status": frame.STATUSES}.get(key)
-    kept, dropped = [], []
+    kept: list[str] = []
+    dropped: list[str] = []
     for value in dict.fromkeys(values):
         ok = value in allowed if allowed else bool(VALID_ID.match(value)) or value == frame.MISSING_LABEL
         (kept if ok else dropped).append(value)

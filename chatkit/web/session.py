@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import streamlit as st
 
 from chatkit.analytics import tables
@@ -48,7 +50,11 @@ def chosen_session(ctx: PageContext) -> ChatKitSession | None:
     return caches.session_by_id(ctx.dataset.id, ctx.session_id, ctx.store)
 
 
-_SEVERITY_COLOR = {"critical": "red", "warning": "orange", "info": "blue"}
+_SEVERITY_COLOR: dict[str, Literal["red", "orange", "blue"]] = {
+    "critical": "red",
+    "warning": "orange",
+    "info": "blue",
+}
 
 
 def diagnosis_card(diagnosis: Diagnosis) -> None:
