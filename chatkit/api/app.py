@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from typing import Any
 
 import uvicorn
@@ -22,7 +21,6 @@ from fastapi_offline import FastAPIOffline
 from slowapi import Limiter
 from slowapi.errors import RateLimitExceeded
 from slowapi.middleware import SlowAPIASGIMiddleware
-from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chatkit import services as wiring
@@ -49,14 +47,8 @@ def create_app(
         settings=settings, services=built, token=configured_token(settings), redact=redactor(settings)
     )
 
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
-        await run_in_threadpool(ctx.analyzer_loop.close, ctx.analyzer)
-
     # Swagger UI's files are served from the package, not a CDN: /docs works on a closed network.
     app = FastAPIOffline(
-        lifespan=lifespan,
         title="ChatKit Session Analytics API",
         summary="Why ChatKit sessions were cancelled or expired, and what to do about it.",
         version="1.0.0",

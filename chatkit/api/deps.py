@@ -19,7 +19,6 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from slowapi.util import get_remote_address
 from starlette.concurrency import run_in_threadpool
 
-from chatkit.api.loop import AnalyzerLoop
 from chatkit.reports.analyzer import ChatKitAnalyzer
 from chatkit.services import Services
 from chatkit.settings import Settings
@@ -68,7 +67,6 @@ class ApiContext:
     services: Services
     token: str | None
     redact: Callable[[str], str]
-    analyzer_loop: AnalyzerLoop = field(default_factory=AnalyzerLoop)
     # Validation is CPU work: worker threads, off the event loop. Under the GIL more threads add no
     # throughput, only contention with the loop: a few slots keep it responsive.
     cpu_slots: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(CPU_WORKERS))
@@ -85,8 +83,8 @@ class ApiContext:
         return await anyio.to_thread.run_sync(call, *args, limiter=self.cpu_slots)
 
     async def analysis(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Await one of the analyzer's coroutines on its loop."""
-        return await self.analyzer_loop.run(coro)
+        """Await one of the analyzer's coroutines: they run on the process's LLM runtime, not this loop."""
+        return await coro
 
     async def audit(self, actor: str, action: str, session_ids: Sequence[str], **fields: Any) -> None:
         await run_in_threadpool(
