@@ -44,7 +44,7 @@ def assert_linear(
     *,
     sizes: Sequence[int] = SIZES,
     max_ratio: float = 15.0,
-    repeat: int = 3,
+    repeat: int = 5,
     first_budget: float = 5.0,
 ) -> dict[int, float]:
     """Assert time(sizes[-1]) / time(sizes[-2]) <= max_ratio for `fn(make_input(size))`.
