@@ -288,11 +288,11 @@ def _slug(model: str) -> str:
 
 
 @contextlib.contextmanager
-def _local_endpoint(name: str) -> Iterator[tuple[str, str]]:
+def _local_endpoint(name: str, threads: int) -> Iterator[tuple[str, str]]:
     from chatkit.llm.local import LocalServer, fetch_model, model_spec
 
     spec = model_spec(name)
-    with LocalServer(fetch_model(spec.name, log=print), model=spec.name) as server:
+    with LocalServer(fetch_model(spec.name, log=print), model=spec.name, threads=threads) as server:
         yield server.base_url, server.model
 
 
@@ -302,6 +302,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--model", help="model name to send")
     parser.add_argument("--api-key", default="local", help="sent to the endpoint, never written")
     parser.add_argument("--serve-local", metavar="NAME", help="fetch and serve this local model for the run")
+    parser.add_argument("--threads", type=int, default=2, help="threads of the --serve-local server")
     parser.add_argument("-n", "--repeat", type=int, default=1)
     parser.add_argument("--mode", choices=["json_schema", "json_object", "none"], default="json_schema")
     parser.add_argument("--max-tokens", type=int, default=700)
@@ -345,7 +346,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     with contextlib.ExitStack() as stack:
         base_url, model = (
-            stack.enter_context(_local_endpoint(args.serve_local))
+            stack.enter_context(_local_endpoint(args.serve_local, args.threads))
             if args.serve_local
             else (args.base_url, args.model)
         )

@@ -386,7 +386,9 @@ def run_server(model_path: Path, alias: str, port: int, threads: int, context: i
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    while not stop:
+    parent = os.getppid()
+    # A parent killed without cleanup (SIGKILL, a crashed test run) must not leave the model running.
+    while not stop and os.getppid() == parent:
         time.sleep(0.2)
     del server
 
@@ -400,7 +402,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         cmd.add_argument("--model-dir", default=None, help="cache folder (env CHATKIT_MODEL_DIR)")
         if name == "serve":
             cmd.add_argument("--port", type=int, default=8080)
-            cmd.add_argument("--threads", type=int, default=DEFAULT_THREADS)
+            cmd.add_argument("--threads", type=int, default=None, help="env LOCAL_LLM_THREADS (2)")
             cmd.add_argument("--context", type=int, default=DEFAULT_CONTEXT)
     child = sub.add_parser("run-server", help=argparse.SUPPRESS)
     child.add_argument("--model-path", type=Path, required=True)
@@ -421,7 +423,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         path = fetch_model(name, args.model_dir or settings.chatkit_model_dir, log=print)
         if args.command == "fetch":
             return 0
-        server = LocalServer(path, model=model_spec(name).name, port=args.port, threads=args.threads)
+        threads = args.threads or settings.local_llm_threads
+        server = LocalServer(path, model=model_spec(name).name, port=args.port, threads=threads)
         server.context = args.context
         with server:
             print(

@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -232,6 +232,13 @@ class _Checker:
         f = self.facts
         claimed: list[tuple[int, int]] = []  # spans already judged, so a later, looser rule skips them
 
+        flagged: list[tuple[int, int]] = []  # spans that produced a finding
+        right: list[tuple[int, int]] = []  # spans judged right in another unit
+
+        def flag(match: re.Match[str], *args: Any) -> None:
+            flagged.append(match.span())
+            self.add(*args)
+
         def take(match: re.Match[str]) -> bool:
             span = match.span()
             if any(a < span[1] and span[0] < b for a, b in claimed):
@@ -246,7 +253,8 @@ class _Checker:
             if not take(m):
                 continue
             if f.limit is not None and value == f.limit:
-                self.add(
+                flag(
+                    m,
                     "unit",
                     field,
                     m.group(0),
@@ -254,7 +262,8 @@ class _Checker:
                     f"the report says a {_fmt(value)}-{_unit_word(unit)} limit; {f.limit_text()}",
                 )
             elif f.limit is not None and value * _SECONDS[unit] not in f.durations:
-                self.add(
+                flag(
+                    m,
                     "limit",
                     field,
                     m.group(0),
@@ -271,7 +280,8 @@ class _Checker:
             if not per_minute:
                 if f.limit is not None and (value == f.limit or value not in f.counts):
                     word = {"rps": "second", "rph": "hour"}.get(unit) or _unit_word(unit)
-                    self.add(
+                    flag(
+                        m,
                         "unit",
                         field,
                         m.group(0),
@@ -279,7 +289,8 @@ class _Checker:
                         f"the report says {_fmt(value)} per {word}; {f.limit_text()}",
                     )
             elif f.limit is not None and value not in f.counts:
-                self.add(
+                flag(
+                    m,
                     "limit",
                     field,
                     m.group(0),
@@ -293,7 +304,8 @@ class _Checker:
             if not take(m):
                 continue
             if f.limit is not None and value not in f.counts:
-                self.add(
+                flag(
+                    m,
                     "limit",
                     field,
                     m.group(0),
@@ -306,7 +318,8 @@ class _Checker:
             if not take(m):
                 continue
             if f.requests is not None and value not in f.counts:
-                self.add(
+                flag(
+                    m,
                     "requests",
                     field,
                     m.group(0),
@@ -322,12 +335,16 @@ class _Checker:
                 continue
             seconds = value * _SECONDS[unit]
             near_ttl = bool(_TTL_WORDS.search(text[max(0, m.start() - 40) : m.end() + 40]))
-            if seconds in f.durations or value in f.durations:
-                continue
-            if f.time_to_end is not None and abs(seconds - f.time_to_end) < 1:
+            if (
+                seconds in f.durations
+                or value in f.durations
+                or (f.time_to_end is not None and abs(seconds - f.time_to_end) < 1)
+            ):
+                right.append(m.span())  # "15 minutes" for a 900 s TTL: 15 is no invented number
                 continue
             if near_ttl and f.ttl is not None:
-                self.add(
+                flag(
+                    m,
                     "ttl",
                     field,
                     m.group(0),
@@ -340,7 +357,8 @@ class _Checker:
                     ),
                 )
             elif field.startswith("root_cause") and (f.ttl is not None or f.time_to_end is not None):
-                self.add(
+                flag(
+                    m,
                     "number",
                     field,
                     m.group(0),
@@ -357,7 +375,8 @@ class _Checker:
             if any(abs(value - p) <= _PCT_TOLERANCE for p in f.percents):
                 continue
             if f.percents:
-                self.add(
+                flag(
+                    m,
                     "percentage",
                     field,
                     m.group(0),
@@ -368,11 +387,13 @@ class _Checker:
         if field.startswith("root_cause.evidence"):
             allowed = f.all_numbers() | _CONSTANTS
             for m in _BARE.finditer(text):
-                if any(a <= m.start() < b for a, b in claimed):
+                # judged above and found wrong: one finding is enough; judged right: allowed has it
+                if any(a <= m.start() < b for a, b in (*flagged, *right)):
                     continue
                 value = _number(m.group(1))
                 if value not in allowed and not any(abs(value - p) <= _PCT_TOLERANCE for p in f.percents):
-                    self.add(
+                    flag(
+                        m,
                         "number",
                         field,
                         m.group(0),
@@ -387,7 +408,8 @@ class _Checker:
             if any(token.startswith(i) or i.startswith(token) for i in f.ids if len(i) >= 6):
                 continue  # "cksess_123's", a cut-off id
             known = ", ".join(sorted(f.ids)) or "none"
-            self.add(
+            flag(
+                m,
                 "id",
                 field,
                 token,
