@@ -309,6 +309,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--temperature", type=float, default=0.0)
     parser.add_argument("--cases", type=Path, default=GOLDEN)
     parser.add_argument("--only", nargs="*", help="case ids to run (default: all)")
+    parser.add_argument("--out-dir", type=Path, default=RESULTS, help="where eval_<model>.md/.jsonl go")
     parser.add_argument("--rescore", type=Path, help="score the answers saved in this JSONL again")
     parser.add_argument("--note", action="append", default=[], help="a line for the Notes section")
     args = parser.parse_args(argv)
@@ -324,7 +325,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         answers = [r["answer"] for r in rows if r["case"] in by_id]
         picked = [by_id[r["case"]] for r in rows if r["case"] in by_id]
         scores = [score(c, a) for c, a in zip(picked, answers, strict=True)]
-        out = RESULTS / f"eval_{_slug(meta['model'])}.md"
+        out = args.out_dir / f"eval_{_slug(meta['model'])}.md"
         out.write_text(
             render(
                 meta["model"],
@@ -352,7 +353,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         client = openai.OpenAI(base_url=base_url, api_key=args.api_key, timeout=600, max_retries=0)
         slug = _slug(model)
-        raw = RESULTS / f"eval_{slug}.jsonl"
+        raw = args.out_dir / f"eval_{slug}.jsonl"
         meta = {
             "model": model,
             "base_url": base_url,
@@ -378,7 +379,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         flush=True,
                     )
     scores = [score(c, a) for c, a in zip(picked, answers, strict=True)]
-    out = RESULTS / f"eval_{slug}.md"
+    out = args.out_dir / f"eval_{slug}.md"
     out.write_text(render(model, base_url, args.mode, args.repeat, answers, scores, cases, args.note))
     print(f"wrote {out} and {raw}")
     return 0
