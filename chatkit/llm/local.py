@@ -424,8 +424,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "fetch":
             return 0
         threads = args.threads or settings.local_llm_threads
-        server = LocalServer(path, model=model_spec(name).name, port=args.port, threads=threads)
-        server.context = args.context
+        server = LocalServer(
+            path, model=model_spec(name).name, port=args.port, threads=threads, context=args.context
+        )
         with server:
             print(
                 f"{name} is serving at {server.base_url} (loopback only). Point ChatKit at it:\n"
