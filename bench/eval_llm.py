@@ -196,6 +196,7 @@ def render(
     scores: list[dict[str, Any]],
     cases: Sequence[Case],
     notes: Sequence[str] = (),
+    seen_on: dict[str, str] | None = None,
 ) -> str:
     total = len(scores)
     valid = [s for s in scores if s["schema_valid"]]
@@ -211,12 +212,14 @@ def render(
     lines = [
         f"# LLM eval: {model}",
         "",
-        f"Golden set: {len(cases)} cases (bench/golden/cases.jsonl), each asked {repeat} time(s); "
+        f"Golden set: {len(cases)} cases (bench/golden/cases.jsonl); this run: {total} answer(s) to "
+        f"{len({s['case'] for s in scores})} of them, each asked {repeat} time(s); "
         f"`response_format`: {mode}; endpoint {base_url}; prompt: chatkit.llm.prompts.session_messages.",
         "",
         "## Machine",
         "",
-        *[f"- {k}: {v}" for k, v in machine().items()],
+        *[f"- {k}: {v}" for k, v in (seen_on or machine()).items()],
+        *([] if seen_on else ["- (read when the answers were scored, not when they were asked)"]),
         "",
         "## Summary",
         "",
@@ -308,15 +311,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max-tokens", type=int, default=700)
     parser.add_argument("--temperature", type=float, default=0.0)
     parser.add_argument("--cases", type=Path, default=GOLDEN)
-    parser.add_argument("--only", nargs="*", help="case ids to run (default: all)")
+    parser.add_argument("--only", nargs="*", help="case ids to run, in this order (default: all)")
     parser.add_argument("--out-dir", type=Path, default=RESULTS, help="where eval_<model>.md/.jsonl go")
     parser.add_argument("--rescore", type=Path, help="score the answers saved in this JSONL again")
     parser.add_argument("--note", action="append", default=[], help="a line for the Notes section")
     args = parser.parse_args(argv)
 
     cases = load_cases(args.cases)
-    if args.only:
-        cases = [c for c in cases if c.id in set(args.only)]
+    if args.only:  # in the order given: the cases that matter most first, when time is short
+        known = {c.id: c for c in cases}
+        missing = [i for i in args.only if i not in known]
+        if missing:
+            parser.error(f"unknown case(s): {', '.join(missing)}")
+        cases = [known[i] for i in args.only]
     by_id = {c.id: c for c in cases}
 
     if args.rescore:
@@ -336,6 +343,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 scores,
                 cases,
                 [*meta.get("notes", []), *args.note],
+                meta.get("machine"),
             )
         )
         print(f"wrote {out}")
@@ -360,6 +368,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "mode": args.mode,
             "repeat": args.repeat,
             "notes": args.note,
+            "machine": machine(),
         }
         answers, picked = [], []
         with raw.open("w", encoding="utf-8") as fh:
@@ -380,7 +389,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     )
     scores = [score(c, a) for c, a in zip(picked, answers, strict=True)]
     out = args.out_dir / f"eval_{slug}.md"
-    out.write_text(render(model, base_url, args.mode, args.repeat, answers, scores, cases, args.note))
+    out.write_text(
+        render(model, base_url, args.mode, args.repeat, answers, scores, cases, args.note, meta["machine"])
+    )
     print(f"wrote {out} and {raw}")
     return 0
 
