@@ -34,6 +34,7 @@ def test_the_golden_set_covers_what_the_issue_asks() -> None:
 def test_eval_asks_with_the_strict_schema_and_scores(fake_llm: FakeLLM, tmp_path: Path) -> None:
     good = report_dict("rate_limited")
     good["root_cause"]["summary"] = "35 requests against the 30-second limit."  # one fact-check finding
+    good["recovery_steps"] = ["What to do now, in order"]  # the prompt's schema hint, parroted
     flipped = report_dict("active")
     flipped["root_cause"]["summary"] = f"Active. {CANARY}"
     fake_llm.push(good_json(good), fenced_json(report_dict("rate_limited")), good_json(flipped))
@@ -66,6 +67,8 @@ def test_eval_asks_with_the_strict_schema_and_scores(fake_llm: FakeLLM, tmp_path
         in report
     )
     assert "**rl_critical**: not schema-valid" in report  # the fenced answer: no repair in the eval
+    assert "| reports that copy the prompt's schema hint as content | 1 of 2 | 0 |" in report
+    assert "copied the schema hint: 'What to do now, in order'" in report
     assert "## Machine" in report
     raw = (tmp_path / "eval_fake-model-1.jsonl").read_text()
     assert "sk-eval-secret-123" not in raw + report  # the key is sent, never written
