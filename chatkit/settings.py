@@ -109,6 +109,15 @@ class Settings(BaseSettings):
         True, description="replace customer/user ids with keyed hashes before the LLM"
     )
 
+    # Local model (python -m chatkit.llm.local serve, make llm)
+    local_llm_model: str = Field(
+        "qwen2.5-coder-0.5b", description="local model to fetch and serve: qwen2.5-coder-0.5b or -1.5b"
+    )
+    local_llm_threads: int = Field(2, ge=1, description="CPU threads of the local model server")
+    chatkit_model_dir: Path | None = Field(
+        None, description="where local model files are cached (default ~/.cache/chatkit/models)"
+    )
+
     # Dashboard
     dashboard_password: SecretStr | None = Field(
         None, description="when set, the dashboard asks for it before showing anything"

@@ -60,6 +60,9 @@ def test_every_setting_is_read_from_the_environment_case_insensitively(
         "LLM_RATE_WINDOW_S": "2.5",
         "LLM_MAX_REASON_CHARS": "50",
         "LLM_PSEUDONYMIZE_IDS": "false",
+        "LOCAL_LLM_MODEL": "qwen2.5-coder-1.5b",
+        "LOCAL_LLM_THREADS": "1",
+        "CHATKIT_MODEL_DIR": str(tmp_path / "models"),
         "DASHBOARD_PASSWORD": "pa55",
         "CHATKIT_DATA_DIR": str(tmp_path),
         "CHATKIT_DATABASE_URL": "sqlite:///x.db",
@@ -105,6 +108,11 @@ def test_every_setting_is_read_from_the_environment_case_insensitively(
     assert s.chatkit_max_field_bytes == 2048
     assert s.api_cors_origins == ["https://a.example"] and s.api_rate_limit == "5/minute"
     assert (s.api_max_body_bytes, s.api_max_batch_sessions) == (4096, 3)
+    assert (s.local_llm_model, s.local_llm_threads, s.chatkit_model_dir) == (
+        "qwen2.5-coder-1.5b",
+        1,
+        tmp_path / "models",
+    )
     assert s.analytics_api_token.get_secret_value() == "t0ken"
     assert s.dashboard_password.get_secret_value() == "pa55" and "pa55" not in repr(s)
     assert "sk-from-env" not in repr(s) and "sk-from-env" not in str(s.public_view())
