@@ -198,6 +198,7 @@ def _audit(store: Store, job_id: str, worker_id: str) -> None:
         tokens=tokens,
         outcome=job.status,
         detail=f"job {job_id}: {job.done} of {job.total} sessions" + (f"; {job.error}" if job.error else ""),
+        dataset_id=job.dataset_id,
     )
 
 

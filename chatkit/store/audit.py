@@ -38,6 +38,12 @@ def acting_as(who: str) -> Iterator[None]:
         _acting.reset(token)
 
 
+def set_actor(who: str | None) -> None:
+    """As `acting_as`, for the rest of this thread's current context: a Streamlit script run, which
+    runs in a thread of its own and calls this first (the page's code is not inside a `with`)."""
+    _acting.set(who)
+
+
 def current_actor(default: str) -> str:
     return _acting.get() or default
 
