@@ -320,7 +320,7 @@ def _stop_on_signals() -> threading.Event:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     try:
-        from chatkit.worker import work_forever
+        from chatkit.worker import Retention, work_forever
     except ImportError as exc:
         print(f"error: the job worker is not available in this installation ({exc})", file=sys.stderr)
         return EXIT_FAILED
@@ -333,7 +333,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     try:
-        work_forever(built.require_store(), analyzer, worker_id, poll_s=args.poll, stop=_stop_on_signals())
+        store = built.require_store()
+        retention = Retention(store, settings.retention_days)  # at start, then daily
+        work_forever(
+            store, analyzer, worker_id, poll_s=args.poll, stop=_stop_on_signals(), retention=retention
+        )
     finally:
         built.close()
     return EXIT_OK
