@@ -168,7 +168,7 @@ async def health(ctx: Context) -> HealthResponse:
         timestamp=datetime.now(UTC),
         provider=ctx.analyzer.provider_name,
         model=ctx.analyzer.model,
-        auth_required=ctx.token is not None,
+        auth_required=ctx.guarded,
     )
 
 
