@@ -661,6 +661,9 @@ def test_streamlit_config_is_calm_safe_and_matches_the_importer() -> None:
     # The uploader refuses what the importer would refuse anyway, and nothing the importer accepts.
     assert config["server"]["maxUploadSize"] == Settings.model_fields["chatkit_max_upload_mb"].default
     assert config["theme"]["base"] == "light"
+    # The gate (issue 8): loopback unless told otherwise; visitors never see a traceback.
+    assert config["server"]["address"] == "127.0.0.1"
+    assert config["client"]["showErrorDetails"] == "type"
 
 
 # ---- access gate -------------------------------------------------------------------------------
