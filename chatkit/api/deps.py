@@ -23,7 +23,7 @@ from chatkit.domain.access import AccessDenied, Action, Mode, Policy, require, t
 from chatkit.reports.analyzer import ChatKitAnalyzer
 from chatkit.services import Services
 from chatkit.settings import Settings
-from chatkit.store import Store
+from chatkit.store import Store, acting_as
 
 T = TypeVar("T")
 LOCAL_ACTOR = "local"
@@ -99,9 +99,17 @@ class ApiContext:
     async def cpu(self, call: Callable[..., T], *args: Any) -> T:
         return await anyio.to_thread.run_sync(call, *args, limiter=self.cpu_slots)
 
-    async def analysis(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Await one of the analyzer's coroutines on its loop."""
-        return await self.analyzer_loop.run(coro)
+    async def analysis(self, coro: Coroutine[Any, Any, T], actor: str | None = None) -> T:
+        """Await one of the analyzer's coroutines on its loop; the analyzer's own audit rows then
+        name `actor` (the caller), not the API (the loop's thread does not share our context)."""
+        if actor is None:
+            return await self.analyzer_loop.run(coro)
+
+        async def acting() -> T:
+            with acting_as(actor):
+                return await coro
+
+        return await self.analyzer_loop.run(acting())
 
     async def audit(self, actor: str, action: str, session_ids: Sequence[str], **fields: Any) -> None:
         await run_in_threadpool(

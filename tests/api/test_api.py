@@ -525,6 +525,15 @@ def test_named_tokens_carry_their_role_and_their_name_into_the_audit_log(make_cl
     ]
 
 
+def test_the_analyzers_own_rows_name_the_token_that_asked(make_client: ClientFactory) -> None:
+    admin = "admin2-token-0123456789abcdef"
+    client = make_client(analytics_api_tokens={"ci": {"token": admin, "role": "admin"}})
+    auth = {"Authorization": f"Bearer {admin}"}
+    assert client.post(ANALYZE, json={"session": SEED_SESSION}, headers=auth).status_code == 200
+    rows = list(reversed(_store(client).audit_log()))
+    assert [(r["actor"], r["action"]) for r in rows] == [("token:ci", "analyze"), ("token:ci", "api.analyze")]
+
+
 def test_without_a_token_the_schema_declares_no_security(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
 

@@ -374,3 +374,34 @@ def test_two_people_uploading_analyzing_and_deleting_at_once_lose_nothing() -> N
     assert rows(dataset_id=gone) == [("bob@example.com", "delete", "ok")]
     assert [r[:2] for r in rows(dataset_id=keep)][:1] == [("bob@example.com", "batch")]
     assert rows(dataset_id=keep)[-1][1:] == ("batch_job", "done")  # the worker's row names the data set too
+
+
+def _llm(monkeypatch: pytest.MonkeyPatch, fake_llm: Any) -> None:
+    monkeypatch.setenv("LLM_PROVIDER", "openai")
+    monkeypatch.setenv("LLM_API_KEY", "sk-test-dashboard-0001")
+    monkeypatch.setenv("LLM_BASE_URL", fake_llm.base_url)
+    monkeypatch.setenv("LLM_MODEL", "fake/model-1")
+
+
+def test_with_an_llm_a_viewer_makes_no_call_and_an_admins_analysis_is_audited_in_their_name(
+    monkeypatch: pytest.MonkeyPatch, fake_llm: Any
+) -> None:
+    _llm(monkeypatch, fake_llm)
+    dataset_id = saved_sample(30)
+    session = next(s for s in sample.sample_sessions(30) if s.status == "cancelled")
+    at = open_page("session", ALICE, ds=dataset_id, sid=session.id)
+    no_failure(at)
+    assert "only admins can run one" in text_of(at) and not fake_llm.completions
+
+    at = open_page("session", BOB, ds=dataset_id, sid=session.id)
+    no_failure(at)
+    assert fake_llm.completions  # the admin's open ran the analysis
+    assert ("bob@example.com", "analyze", "ok") in rows(actions=["analyze"])
+    next(b for b in at.button if b.label == "Analyze again").click().run()
+    no_failure(at)
+    assert ("bob@example.com", "reanalyze", "ok") in rows(actions=["reanalyze"])
+
+    at = open_page("session", ALICE, ds=dataset_id, sid=session.id)  # now cached: the viewer reads it
+    no_failure(at)
+    assert "only admins can run one" not in text_of(at)
+    assert any(m.label == "From cache" and m.value == "yes" for m in at.metric)
