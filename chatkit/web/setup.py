@@ -106,9 +106,13 @@ def page_setup(page: str) -> PageContext:
     try:
         settings = get_settings()
     except ValueError as exc:  # pydantic's ValidationError: a bad env value or secret
+        # Before the gate: which setting is wrong is for whoever runs the dashboard (the server log),
+        # not for visitors; the message never holds the value (hide_input_in_errors).
+        log.error("the configuration is not valid: %s", exc)
         st.error(
-            f"The configuration is not valid, so the app cannot start: {exc}. Fix the setting named "
-            "above in the environment, `.env` or `.streamlit/secrets.toml`, then reload."
+            "The configuration is not valid, so the app cannot start. Whoever runs this dashboard: the "
+            "server log names the setting; fix it in the environment, `.env` or `.streamlit/secrets.toml`, "
+            "then reload."
         )
         st.stop()
     try:

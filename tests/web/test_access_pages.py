@@ -405,3 +405,14 @@ def test_with_an_llm_a_viewer_makes_no_call_and_an_admins_analysis_is_audited_in
     no_failure(at)
     assert "only admins can run one" not in text_of(at)
     assert any(m.label == "From cache" and m.value == "yes" for m in at.metric)
+
+
+def test_a_bad_setting_stops_the_app_without_telling_a_visitor_which_or_its_value(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AUTH_ALLOWED_DOMAINS", ".hunter2")
+    at = open_page("overview", None)
+    no_failure(at)
+    shown = text_of(at)
+    assert "The configuration is not valid" in shown
+    assert "hunter2" not in shown and "auth_allowed_domains" not in shown.lower()
