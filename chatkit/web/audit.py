@@ -78,8 +78,8 @@ def filters(ctx: PageContext) -> AuditFilters:
 
 def _bounds(span: object) -> tuple[datetime | None, datetime | None]:
     """A date range (either end may be missing while the user picks) as [since, until) in UTC."""
-    days = list(span) if isinstance(span, Sequence) else [span]
-    days = [d for d in days if isinstance(d, date)]
+    picked = list(span) if isinstance(span, Sequence) else [span]
+    days: list[date] = [d for d in picked if isinstance(d, date)]
     if not days:
         return None, None
     since = datetime.combine(days[0], time.min, tzinfo=UTC)
