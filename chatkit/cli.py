@@ -104,6 +104,12 @@ def build_parser() -> argparse.ArgumentParser:
     worker.add_argument("--poll", type=float, default=1.0, metavar="S", help="seconds between looks for work")
     worker.add_argument("--id", default=None, metavar="NAME", help="worker name (default: host:pid)")
 
+    commands.add_parser(
+        "hash-password",
+        parents=[common],
+        help="hash the dashboard's shared password for DASHBOARD_PASSWORD_HASH (read from the prompt or stdin)",
+    )
+
     api = commands.add_parser("api", parents=[common], help="serve the REST API")
     api.add_argument("--host", default="127.0.0.1")
     api.add_argument("--port", type=int, default=8000)
@@ -322,7 +328,7 @@ def _stop_on_signals() -> threading.Event:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     try:
-        from chatkit.worker import work_forever
+        from chatkit.worker import Retention, work_forever
     except ImportError as exc:
         print(f"error: the job worker is not available in this installation ({exc})", file=sys.stderr)
         return EXIT_FAILED
@@ -335,7 +341,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     try:
-        work_forever(built.require_store(), analyzer, worker_id, poll_s=args.poll, stop=_stop_on_signals())
+        store = built.require_store()
+        retention = Retention(store, settings.retention_days)  # at start, then daily
+        work_forever(
+            store, analyzer, worker_id, poll_s=args.poll, stop=_stop_on_signals(), retention=retention
+        )
     finally:
         built.close()
     return EXIT_OK
@@ -352,7 +362,29 @@ def cmd_api(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_hash_password(args: argparse.Namespace) -> int:
+    """Never from argv (it would land in the shell history and `ps`): a prompt, or stdin in scripts."""
+    from chatkit.domain.access import hash_password
+
+    if sys.stdin.isatty():
+        import getpass
+
+        first = getpass.getpass("Dashboard password: ")
+        if first != getpass.getpass("Again: "):
+            print("error: the two entries differ; nothing was hashed", file=sys.stderr)
+            return EXIT_FAILED
+    else:
+        first = sys.stdin.readline().rstrip("\r\n")
+    if not first:
+        print("error: an empty password cannot be hashed", file=sys.stderr)
+        return EXIT_FAILED
+    print(hash_password(first))
+    print("Set it as DASHBOARD_PASSWORD_HASH (environment, .env or secrets.toml).", file=sys.stderr)
+    return EXIT_OK
+
+
 COMMANDS = {
+    "hash-password": cmd_hash_password,
     "analyze": cmd_analyze,
     "summary": cmd_summary,
     "selftest": cmd_selftest,

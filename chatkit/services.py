@@ -41,11 +41,14 @@ class Services:
         return self.store
 
     def start_worker(self) -> BackgroundWorker:
-        """A daemon thread that runs the store's queued batch jobs; started once, later calls return it."""
+        """A daemon thread that runs the store's queued batch jobs and the retention purge (at start,
+        then daily); started once, later calls return it."""
         if self.worker is None:
-            from chatkit.worker import BackgroundWorker
+            from chatkit.worker import BackgroundWorker, Retention
 
-            self.worker = BackgroundWorker(self.require_store(), self.analyzer)
+            store = self.require_store()
+            retention = Retention(store, self.settings.retention_days)  # purges at start, then daily
+            self.worker = BackgroundWorker(store, self.analyzer, retention=retention)
         return self.worker.start()
 
     def close(self) -> None:

@@ -5,10 +5,12 @@ No other module reads environment variables.
 
 from __future__ import annotations
 
-import functools
 import hashlib
+import hmac
 import json
 import re
+import secrets
+import threading
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -64,9 +66,23 @@ def _address_list(value: Any) -> Any:
     return value
 
 
-@functools.lru_cache(maxsize=4)
+# Plain password → its scrypt hash, once per process (settings are read on every dashboard run and
+# scrypt is slow on purpose). Keyed by an HMAC under a per-process random key, not by the password:
+# the plain text is kept nowhere, not even as a cache key.
+_PROCESS_KEY = secrets.token_bytes(32)
+_plain_hashes: dict[str, str] = {}
+_plain_hashes_lock = threading.Lock()
+
+
 def _hash_of_plain_password(plain: str) -> str:
-    return hash_password(plain)
+    key = hmac.new(_PROCESS_KEY, plain.encode("utf-8"), hashlib.sha256).hexdigest()
+    with _plain_hashes_lock:
+        found = _plain_hashes.get(key)
+        if found is None:
+            if len(_plain_hashes) >= 4:  # bounded like the lru_cache it replaces
+                _plain_hashes.clear()
+            found = _plain_hashes[key] = hash_password(plain)
+    return found
 
 
 def provider_name(value: str) -> str:
@@ -120,7 +136,8 @@ class Settings(BaseSettings):
 
     # Dashboard
     dashboard_password: SecretStr | None = Field(
-        None, description="when set, the dashboard asks for it before showing anything"
+        None,
+        description="the shared password; hashed when read and not kept (prefer DASHBOARD_PASSWORD_HASH)",
     )
     dashboard_password_hash: SecretStr | None = Field(
         None,
@@ -202,14 +219,22 @@ class Settings(BaseSettings):
             )
         return value
 
+    @model_validator(mode="after")
+    def _keep_no_plain_password(self) -> Settings:
+        """DASHBOARD_PASSWORD is hashed at load and dropped: only its hash lives on (unless
+        DASHBOARD_PASSWORD_HASH is set, which wins)."""
+        plain = self.dashboard_password.get_secret_value() if self.dashboard_password else ""
+        if plain and self.dashboard_password_hash is None:
+            self.dashboard_password_hash = SecretStr(_hash_of_plain_password(plain))
+        self.dashboard_password = None
+        return self
+
     def password_hash(self) -> str | None:
         """The shared password's hash: DASHBOARD_PASSWORD_HASH, else DASHBOARD_PASSWORD hashed in
         memory (once per process: the dashboard reads its settings on every run, and scrypt is
         deliberately slow). None when neither is set."""
         if self.dashboard_password_hash is not None:
             return self.dashboard_password_hash.get_secret_value()
-        if self.dashboard_password is not None and self.dashboard_password.get_secret_value():
-            return _hash_of_plain_password(self.dashboard_password.get_secret_value())
         return None
 
     def api_tokens(self) -> list[ApiToken]:

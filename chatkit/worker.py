@@ -19,12 +19,13 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import ClassVar, Protocol
 
 from pydantic import BaseModel
 
 from chatkit.domain.models import ChatKitSession, SessionReport
-from chatkit.store import Store
+from chatkit.store import DatasetInfo, Store
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +199,56 @@ def _audit(store: Store, job_id: str, worker_id: str) -> None:
         tokens=tokens,
         outcome=job.status,
         detail=f"job {job_id}: {job.done} of {job.total} sessions" + (f"; {job.error}" if job.error else ""),
+        dataset_id=job.dataset_id,
     )
+
+
+class Retention:
+    """Data sets older than `days` (unpinned) go, with their sessions, frames, jobs and orphaned
+    analyses: once when the worker starts, then once per `every` (a day). Every purged data set is
+    an audit row by `retention`. `days` 0 keeps everything. The clock is injectable (tests).
+
+    Several workers on one store may each purge: the purge is one transaction of idempotent
+    deletes, so the second finds nothing left and writes no row.
+    """
+
+    ACTOR = "retention"
+
+    def __init__(
+        self,
+        store: Store,
+        days: int,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        every: timedelta = timedelta(days=1),
+    ) -> None:
+        self.store, self.days, self.clock, self.every = store, days, clock, every
+        self.last_run: datetime | None = None
+
+    def run(self) -> list[DatasetInfo]:
+        now = self.clock()
+        self.last_run = now
+        if self.days <= 0:
+            return []
+        cutoff = now - timedelta(days=self.days)
+        gone = self.store.purge_datasets_before(cutoff)
+        for info in gone:
+            self.store.audit(
+                self.ACTOR,
+                "purge",
+                outcome="deleted",
+                dataset_id=info.id,
+                detail=f"{info.name!r}: {info.session_count} sessions imported {info.created_at:%Y-%m-%d}, "
+                f"older than {self.days} days (RETENTION_DAYS)",
+            )
+        if gone:
+            log.info("retention purged %d data sets older than %s", len(gone), cutoff.isoformat())
+        return gone
+
+    def run_if_due(self) -> list[DatasetInfo]:
+        if self.last_run is not None and self.clock() - self.last_run < self.every:
+            return []
+        return self.run()
 
 
 def work_forever(
@@ -207,11 +257,18 @@ def work_forever(
     worker_id: str,
     poll_s: float = 1.0,
     stop: threading.Event | None = None,
+    retention: Retention | None = None,
 ) -> None:
-    """Claim and run jobs until `stop` is set (`python -m chatkit worker`, or a BackgroundWorker)."""
+    """Claim and run jobs until `stop` is set (`python -m chatkit worker`, or a BackgroundWorker);
+    between jobs, purge what `retention` says is too old (at start, then daily)."""
     stop = stop or threading.Event()
     log.info("worker %s polling %s for jobs", worker_id, store.display_url)
     while not stop.is_set():
+        if retention is not None:
+            try:
+                retention.run_if_due()
+            except Exception:  # the database may be restarting; the next round tries again
+                log.warning("worker %s: retention purge failed", worker_id, exc_info=True)
         try:
             job = store.claim_job(worker_id)
         except Exception:  # the database may be restarting; keep polling
@@ -239,9 +296,16 @@ class BackgroundWorker:
     _shared_lock: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(
-        self, store: Store, analyzer: BatchAnalyzer, *, poll_s: float = 1.0, worker_id: str | None = None
+        self,
+        store: Store,
+        analyzer: BatchAnalyzer,
+        *,
+        poll_s: float = 1.0,
+        worker_id: str | None = None,
+        retention: Retention | None = None,
     ) -> None:
         self.store = store
+        self.retention = retention
         self.analyzer = analyzer
         self.poll_s = poll_s
         self.worker_id = worker_id or default_worker_id()
@@ -268,7 +332,7 @@ class BackgroundWorker:
                 self._stop = threading.Event()
                 self._thread = threading.Thread(
                     target=work_forever,
-                    args=(self.store, self.analyzer, self.worker_id, self.poll_s, self._stop),
+                    args=(self.store, self.analyzer, self.worker_id, self.poll_s, self._stop, self.retention),
                     name=f"chatkit-worker-{self.worker_id}",
                     daemon=True,
                 )

@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from chatkit.domain.access import Action
 from chatkit.web import batch, caches
 from chatkit.web.nav import page_link
 from chatkit.web.setup import page_setup
@@ -34,7 +35,12 @@ if ctx.job_id:
 
 if job is None:
     st.subheader("New batch")
-    if ctx.dataset is None:
+    if not ctx.may(Action.BATCH):
+        st.info(
+            "Only admins can start a batch (it costs LLM calls). Past batches are below.",
+            icon=":material/lock:",
+        )
+    elif ctx.dataset is None:
         no_dataset_message(ctx)
     else:
         frame = caches.filtered_frame(ctx.dataset.id, ctx.filters_json, ctx.store)

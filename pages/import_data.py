@@ -3,7 +3,6 @@
 import streamlit as st
 
 from chatkit.analytics import tables
-from chatkit.store import datasets
 from chatkit.web import import_data as imp
 from chatkit.web.nav import switch_page
 from chatkit.web.setup import page_setup
@@ -19,7 +18,9 @@ st.caption(
 
 sample_col, _ = st.columns([1, 3])
 if sample_col.button("Load sample data", icon=":material/science:", help="A realistic day of sessions"):
-    switch_page("overview", {"ds": load_sample(ctx.store)})
+    sample_id = load_sample(ctx.store)
+    ctx.audit("import", detail="built-in sample", dataset_id=sample_id)
+    switch_page("overview", {"ds": sample_id})
 
 upload_col, paste_col = st.columns(2)
 uploads = upload_col.file_uploader(
@@ -66,9 +67,7 @@ if files:
                 "Data set name", value=tables.default_dataset_name(result.files or [n for n, _ in files])
             )
             if st.form_submit_button("Save and open the Overview", type="primary", icon=":material/save:"):
-                dataset_id = datasets.save_dataset(
-                    ctx.store, name, result.sessions, result.files or [n for n, _ in files]
-                )
+                dataset_id = imp.save(ctx, name, result.sessions, result.files or [n for n, _ in files])
                 switch_page("overview", {"ds": dataset_id})
     else:
         st.warning(

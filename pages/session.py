@@ -3,6 +3,7 @@
 import streamlit as st
 
 from chatkit.analytics import tables
+from chatkit.domain.access import Action
 from chatkit.domain.rules import diagnose
 from chatkit.reports.analyzer import render_report_markdown
 from chatkit.web import session as view
@@ -41,7 +42,7 @@ with diagnosis_col:
     view.diagnosis_card(diagnosis)
 
 st.subheader("Report")
-again = st.button(
+again = ctx.may(Action.REANALYZE) and st.button(
     "Analyze again",
     icon=":material/refresh:",
     help="Ask the analyzer again, bypassing the cache (costs one LLM call when a key is configured).",

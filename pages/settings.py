@@ -1,9 +1,10 @@
 """Settings: read-only status of the configuration, the store and the LLM connection."""
 
-import pandas as pd
 import streamlit as st
 
+from chatkit.domain.access import Action
 from chatkit.web import settings_page as view
+from chatkit.web.nav import page_link
 from chatkit.web.setup import page_setup
 
 ctx = page_setup("settings")
@@ -33,9 +34,5 @@ with store_col:
     st.code(public["store"], language=None, wrap_lines=True)
     st.dataframe(view.store_table(ctx), hide_index=True, width="stretch")
 
-with st.expander("Recent audit log (what was analyzed, by whom, with which model)"):
-    log = ctx.store.audit_log(limit=50)
-    if log:
-        st.dataframe(pd.DataFrame(log), hide_index=True, width="stretch")
-    else:
-        st.caption("Nothing analyzed yet.")
+if ctx.may(Action.VIEW_AUDIT):  # who did what is for admins: on its own page, with filters
+    page_link("audit", "Who analyzed, imported or deleted what: the Audit page", ":material/policy:")

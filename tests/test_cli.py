@@ -305,3 +305,35 @@ def test_no_progress_bar_when_stderr_is_not_a_terminal(tmp_path):
     path = write_jsonl(tmp_path / "many.jsonl", *sample_records(20))
     result = run("analyze", str(path), cwd=tmp_path)
     assert "20/20" not in result.stderr and "session/s" not in result.stderr
+
+
+def test_hash_password_reads_stdin_and_prints_a_hash_the_settings_accept(tmp_path: Path) -> None:
+    import subprocess as sp
+
+    from chatkit.domain.access import verify_password
+    from chatkit.settings import Settings
+
+    done = sp.run(
+        [sys.executable, "-m", "chatkit", "hash-password"],
+        input="correct horse battery\n",
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    encoded = done.stdout.strip()
+    assert verify_password("correct horse battery", encoded) and "correct horse" not in encoded
+    assert Settings(_env_file=None, dashboard_password_hash=encoded).password_hash() == encoded
+    assert "DASHBOARD_PASSWORD_HASH" in done.stderr
+    empty = sp.run(
+        [sys.executable, "-m", "chatkit", "hash-password"],
+        input="\n",
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert empty.returncode != 0 and "empty password" in empty.stderr

@@ -114,7 +114,7 @@ def test_every_setting_is_read_from_the_environment_case_insensitively(
         tmp_path / "models",
     )
     assert s.analytics_api_token.get_secret_value() == "t0ken"
-    assert s.dashboard_password.get_secret_value() == "pa55" and "pa55" not in repr(s)
+    assert s.dashboard_password is None and "pa55" not in repr(s) + s.model_dump_json()  # hashed, dropped
     assert "sk-from-env" not in repr(s) and "sk-from-env" not in str(s.public_view())
     assert s.password_hash() == values["DASHBOARD_PASSWORD_HASH"]  # the hash wins over the plain one
     assert s.auth_allowed_emails == ["carol@partner.org", "dave@partner.org"]
@@ -166,3 +166,15 @@ def test_provider_names_are_case_insensitive() -> None:
     assert Settings(_env_file=None, llm_provider=" OpenAI ").llm_provider == "openai"
     analyzer = ChatKitAnalyzer(Settings(_env_file=None, llm_api_key="sk-x"), provider="OFFLINE")
     assert analyzer.provider_name == "offline"
+
+
+def test_a_plain_dashboard_password_is_hashed_at_load_and_kept_nowhere_in_clear() -> None:
+    from chatkit import settings as settings_module
+    from chatkit.domain.access import verify_password
+
+    s = Settings(_env_file=None, dashboard_password="plain-0123-unique-pw")
+    assert s.dashboard_password is None
+    assert verify_password("plain-0123-unique-pw", s.password_hash() or "")
+    # Not as a field, not as the once-per-process cache's key.
+    assert all("plain-0123-unique-pw" not in key for key in settings_module._plain_hashes)
+    assert "plain-0123-unique-pw" not in s.model_dump_json() + repr(s.model_dump())

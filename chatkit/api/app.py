@@ -24,7 +24,7 @@ from slowapi.middleware import SlowAPIASGIMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chatkit import services as wiring
-from chatkit.api.deps import ApiContext, check_token, configured_token, rate_limit_key, redactor
+from chatkit.api.deps import ApiContext, api_policy, check_token, configured_token, rate_limit_key, redactor
 from chatkit.api.routes import analytics
 from chatkit.api.schemas import FieldError, ValidationErrorResponse
 from chatkit.reports.analyzer import ChatKitAnalyzer
@@ -44,7 +44,11 @@ def create_app(
     """The API over `store` and `analyzer` (built from `settings` by `chatkit.services` when not given)."""
     built = wiring.build(settings, actor="api", store=store, analyzer=analyzer)
     ctx = ApiContext(
-        settings=settings, services=built, token=configured_token(settings), redact=redactor(settings)
+        settings=settings,
+        services=built,
+        token=configured_token(settings),
+        redact=redactor(settings),
+        policy=api_policy(settings),
     )
 
     # Swagger UI's files are served from the package, not a CDN: /docs works on a closed network.
@@ -60,7 +64,7 @@ def create_app(
     app.state.analyzer = ctx.analyzer
 
     # Without a token there is no security scheme at all, so the OpenAPI document tells the truth.
-    guard = [Depends(check_token)] if ctx.token is not None else []
+    guard = [Depends(check_token)] if ctx.guarded else []
     analytics.include(app, guard=guard)
 
     limiter = Limiter(
@@ -226,7 +230,7 @@ def main(host: str = "127.0.0.1", port: int = 8000, *, settings: Settings | None
     """Serve the API with uvicorn. Without `ANALYTICS_API_TOKEN`, only on the loopback interface."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(name)s: %(message)s")
     settings = settings or load_settings()
-    if configured_token(settings) is None:
+    if not settings.api_tokens():
         if host not in LOOPBACK_HOSTS:
             raise SystemExit(
                 f"refusing to listen on {host}: ANALYTICS_API_TOKEN is not set, so the API would be open "

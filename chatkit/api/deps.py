@@ -8,7 +8,6 @@ learns who called from `Caller`.
 from __future__ import annotations
 
 import hashlib
-import hmac
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
@@ -19,10 +18,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from slowapi.util import get_remote_address
 from starlette.concurrency import run_in_threadpool
 
+from chatkit.domain.access import AccessDenied, Action, Mode, Policy, require, token_identity
 from chatkit.reports.analyzer import ChatKitAnalyzer
 from chatkit.services import Services
 from chatkit.settings import Settings
-from chatkit.store import Store
+from chatkit.store import Store, acting_as
 
 T = TypeVar("T")
 LOCAL_ACTOR = "local"
@@ -59,17 +59,32 @@ def redactor(settings: Settings) -> Callable[[str], str]:
     return redact
 
 
+def api_policy(settings: Settings) -> Policy:
+    """The token rules: ANALYTICS_API_TOKENS (name → role) plus ANALYTICS_API_TOKEN as `default`."""
+    return Policy.build(Mode.PASSWORD, api_tokens=settings.api_tokens())
+
+
 @dataclass
 class ApiContext:
-    """One per app: the services, the configured token, and where work runs."""
+    """One per app: the services, the configured tokens, and where work runs.
+
+    `token` is the legacy ANALYTICS_API_TOKEN; `policy.api_tokens` holds every token (its hash,
+    name and role), and is what the check compares against.
+    """
 
     settings: Settings
     services: Services
     token: str | None
     redact: Callable[[str], str]
+    policy: Policy = field(default_factory=lambda: Policy.build(Mode.PASSWORD))
     # Validation is CPU work: worker threads, off the event loop. Under the GIL more threads add no
     # throughput, only contention with the loop: a few slots keep it responsive.
     cpu_slots: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(CPU_WORKERS))
+
+    @property
+    def guarded(self) -> bool:
+        """Whether any token is configured (then every analytics route needs one)."""
+        return bool(self.policy.api_tokens)
 
     @property
     def store(self) -> Store:
@@ -82,9 +97,13 @@ class ApiContext:
     async def cpu(self, call: Callable[..., T], *args: Any) -> T:
         return await anyio.to_thread.run_sync(call, *args, limiter=self.cpu_slots)
 
-    async def analysis(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Await one of the analyzer's coroutines: they run on the process's LLM runtime, not this loop."""
-        return await coro
+    async def analysis(self, coro: Coroutine[Any, Any, T], actor: str | None = None) -> T:
+        """Await one of the analyzer's coroutines (they run on the process's LLM runtime, which takes
+        this context along); the analyzer's own audit rows then name `actor`, the caller, not the API."""
+        if actor is None:
+            return await coro
+        with acting_as(actor):
+            return await coro
 
     async def audit(self, actor: str, action: str, session_ids: Sequence[str], **fields: Any) -> None:
         await run_in_threadpool(
@@ -130,26 +149,36 @@ _UNAUTHORIZED = HTTPException(
 )
 
 
+_FORBIDDEN_DETAIL = "This token's role may not do this"
+
+
 async def check_token(request: Request, credentials: BearerCredentials, ctx: Context) -> None:
-    """401 (audited) unless the configured token is presented; then the caller is the token's id.
+    """401 (audited) unless a configured token is presented; 403 (audited) when its role may not
+    do what the route does. Then the caller is `token:<name>`, which every audit row carries.
 
     Added to the guarded routes only when a token is configured, so that without one the OpenAPI
     document declares no security scheme at all.
     """
-    assert ctx.token is not None
+    assert ctx.guarded
     presented = credentials.credentials if credentials else ""
-    if hmac.compare_digest(presented.encode(), ctx.token.encode()):
-        request.state.actor = token_id(ctx.token)
-        return
-    action = "api.batch" if request.url.path.endswith("/batch") else "api.analyze"
-    await ctx.audit("anonymous", action, (), outcome="denied", detail="missing or wrong bearer token")
-    raise _UNAUTHORIZED
+    is_batch = request.url.path.endswith("/batch")
+    audited = "api.batch" if is_batch else "api.analyze"
+    caller_identity = token_identity(presented, ctx.policy)
+    if caller_identity is None:
+        await ctx.audit("anonymous", audited, (), outcome="denied", detail="missing or wrong bearer token")
+        raise _UNAUTHORIZED
+    try:
+        require(caller_identity, Action.BATCH if is_batch else Action.ANALYZE, ctx.policy)
+    except AccessDenied as denied:
+        await ctx.audit(denied.who, audited, (), outcome="refused", detail=denied.reason)
+        raise HTTPException(status_code=403, detail=_FORBIDDEN_DETAIL) from None
+    request.state.actor = caller_identity.who
 
 
 def caller(request: Request, ctx: Context) -> str:
     """Who called: the token's id once `check_token` passed, `local` when no token is configured."""
     actor = getattr(request.state, "actor", None)
-    if actor is None and ctx.token is not None:
+    if actor is None and ctx.guarded:
         raise _UNAUTHORIZED  # a guarded route mounted without the check: refuse, never serve
     return actor or LOCAL_ACTOR
 
@@ -163,12 +192,12 @@ def bearer(header: str) -> str:
 
 
 def rate_limit_key(request: Request) -> str:
-    """Rate-limit bucket: the token's id when the right token is presented, else the client IP.
+    """Rate-limit bucket: the token's name when a configured token is presented, else the client IP.
 
     Wrong tokens share their IP's bucket, so guessing tokens is rate limited too.
     """
-    expected = get_context(request).token
     presented = bearer(request.headers.get("authorization", ""))
-    if expected and presented and hmac.compare_digest(presented.encode(), expected.encode()):
-        return token_id(expected)
+    found = token_identity(presented, get_context(request).policy) if presented else None
+    if found is not None:
+        return found.who
     return "ip:" + get_remote_address(request)

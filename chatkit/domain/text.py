@@ -17,7 +17,8 @@ it in code (a live link only when the host is on `allow_hosts`), raw HTML and en
 text. Everything is linear in the input: regexes here have no nested quantifiers, and the parser's
 pathological cases (bracket and backtick runs) are covered by tests/domain/test_text.py.
 
-Pure functions, no I/O.
+Pure functions, no I/O. One module past 500 lines on purpose: it is the whole of the rule, and a reader
+checking that no sink can emit a live link must see every sink's function beside the shared core.
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import contextvars
 import hashlib
 import logging
 import os
@@ -246,7 +247,15 @@ class LLMRuntime:
             return False
 
     def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+        """Start `coro` on the runtime loop in a copy of the caller's context: context variables (whom
+        the audit rows name) travel with the work, as they would on the caller's own loop."""
+        context = contextvars.copy_context()
+        loop = self.loop
+
+        async def in_callers_context() -> T:
+            return await loop.create_task(coro, context=context)
+
+        return asyncio.run_coroutine_threadsafe(in_callers_context(), loop)
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run `coro` on the runtime loop and wait for it (from any thread but the loop's own)."""

@@ -19,7 +19,7 @@ summary is checked for secret-like keys before it is stored.
 from __future__ import annotations
 
 from chatkit.domain.secrets import assert_secret_free, redact_text
-from chatkit.store.audit import AUDIT_MAX_IDS, AuditLog
+from chatkit.store.audit import AUDIT_MAX_IDS, AuditLog, acting_as, current_actor, set_actor
 from chatkit.store.cache import AnalysesCache
 from chatkit.store.dataset_tables import DatasetInfo, DatasetRecord, DatasetTables, dataset_id_for
 from chatkit.store.engine import DEFAULT_STALE_AFTER_S
@@ -48,9 +48,11 @@ __all__ = [
     "JobRecord",
     "JobStatus",
     "Store",
+    "acting_as",
     "analyses",
     "assert_secret_free",
     "audit_log_table",
+    "current_actor",
     "dataset_frames",
     "dataset_id_for",
     "dataset_sessions",
@@ -59,4 +61,5 @@ __all__ = [
     "jobs",
     "metadata",
     "redact_text",
+    "set_actor",
 ]

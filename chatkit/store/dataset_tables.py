@@ -15,7 +15,14 @@ import sqlalchemy as sa
 
 from chatkit.domain.models import ChatKitSession
 from chatkit.store.engine import CHUNK, StoreEngine, chunks, now
-from chatkit.store.schema import dataset_frames, dataset_sessions, datasets_table
+from chatkit.store.schema import (
+    analyses,
+    dataset_frames,
+    dataset_sessions,
+    datasets_table,
+    job_sessions_table,
+    jobs,
+)
 
 
 @dataclass(frozen=True)
@@ -25,6 +32,7 @@ class DatasetInfo:
     created_at: datetime
     source_files: list[str]
     session_count: int
+    pinned: bool = False  # kept by retention
 
 
 @dataclass(frozen=True)
@@ -54,6 +62,7 @@ def _dataset_info(row: sa.RowMapping) -> DatasetInfo:
         created_at=row["created_at"],
         source_files=list(row["source_files"] or []),
         session_count=row["session_count"],
+        pinned=bool(row["pinned"]),
     )
 
 
@@ -163,6 +172,47 @@ class DatasetTables(StoreEngine):
             conn.execute(dataset_frames.delete().where(dataset_frames.c.dataset_id == dataset_id))
             conn.execute(dataset_sessions.delete().where(dataset_sessions.c.dataset_id == dataset_id))
             conn.execute(datasets_table.delete().where(datasets_table.c.id == dataset_id))
+
+    def set_pinned(self, dataset_id: str, pinned: bool) -> bool:
+        """Pin (keep past retention) or unpin; False when there is no such data set."""
+        t = datasets_table
+        with self._write() as conn:
+            changed = conn.execute(t.update().where(t.c.id == dataset_id).values(pinned=pinned)).rowcount
+        return bool(changed)
+
+    def purge_datasets_before(self, cutoff: datetime) -> list[DatasetInfo]:
+        """Retention: delete every unpinned data set created before `cutoff`, with its sessions,
+        frames and batch jobs, and the cached analyses of sessions no remaining data set holds.
+
+        One write transaction: a data set pinned or imported meanwhile is either seen or not, never
+        half deleted. Returns what was deleted (the caller audits it).
+        """
+        t = datasets_table
+        with self._write() as conn:
+            rows = conn.execute(
+                sa.select(t).where(t.c.created_at < cutoff, t.c.pinned == sa.false())
+            ).mappings()
+            gone = [_dataset_info(row) for row in rows]
+            ids = [d.id for d in gone]
+            for chunk in chunks(ids):
+                job_ids = list(
+                    conn.execute(sa.select(jobs.c.id).where(jobs.c.dataset_id.in_(chunk))).scalars()
+                )
+                for job_chunk in chunks(job_ids):
+                    conn.execute(
+                        job_sessions_table.delete().where(job_sessions_table.c.job_id.in_(job_chunk))
+                    )
+                    conn.execute(jobs.delete().where(jobs.c.id.in_(job_chunk)))
+                conn.execute(dataset_frames.delete().where(dataset_frames.c.dataset_id.in_(chunk)))
+                conn.execute(dataset_sessions.delete().where(dataset_sessions.c.dataset_id.in_(chunk)))
+                conn.execute(t.delete().where(t.c.id.in_(chunk)))
+            # Analyses are keyed by session content, not data set: an old one goes when no data set
+            # still holds its session (a newer import of the same session keeps it).
+            held = sa.select(dataset_sessions.c.session_id)
+            conn.execute(
+                analyses.delete().where(analyses.c.created_at < cutoff, analyses.c.session_id.not_in(held))
+            )
+        return gone
 
     # ---- derived frames --------------------------------------------------------------------------
 

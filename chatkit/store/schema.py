@@ -38,6 +38,8 @@ datasets_table = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("source_files", sa.JSON, nullable=False),
     sa.Column("session_count", sa.Integer, nullable=False),
+    # Kept by retention (migration 0002); only admins pin.
+    sa.Column("pinned", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 dataset_sessions = sa.Table(
@@ -91,6 +93,8 @@ audit_log_table = sa.Table(
     sa.Column("tokens", sa.Integer, nullable=False),
     sa.Column("outcome", sa.Text, nullable=False),
     sa.Column("detail", sa.Text, nullable=False),
+    # The data set the action was about, when there was one (migration 0002).
+    sa.Column("dataset_id", sa.String(64), nullable=True, index=True),
 )
 
 jobs = sa.Table(

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import streamlit as st
 
 from chatkit.analytics import tables
+from chatkit.domain.access import Action
 from chatkit.domain.models import SessionReport, SummaryReport
 from chatkit.reports import export
 from chatkit.reports.analyzer import LLMError, render_report_markdown, render_summary_markdown
@@ -38,15 +39,26 @@ def batch_estimate(ctx: PageContext, count: int) -> str:
 
 
 def start_job(ctx: PageContext, session_ids: Sequence[str]) -> str:
-    """Queue a job in the store; the background worker picks it up."""
+    """Queue a job in the store (admins only, however the request was made); the worker picks it up."""
     assert ctx.dataset is not None
-    return ctx.store.create_job(
+    ctx.require(Action.BATCH, dataset_id=ctx.dataset.id)
+    job_id = ctx.store.create_job(
         ctx.dataset.id,
         list(session_ids),
         ctx.store.load_sessions(ctx.dataset.id, list(session_ids)),
         provider=ctx.analyzer.provider_name,
         model=ctx.analyzer.model,
     )
+    ctx.audit(
+        Action.BATCH,
+        session_ids=list(session_ids),
+        provider=ctx.analyzer.provider_name,
+        model=ctx.analyzer.model,
+        outcome="queued",
+        detail=f"job {job_id}",
+        dataset_id=ctx.dataset.id,
+    )
+    return job_id
 
 
 def follow_job(ctx: PageContext, first: JobRecord) -> None:
@@ -64,7 +76,15 @@ def follow_job(ctx: PageContext, first: JobRecord) -> None:
             st.error("This job was deleted from the store.")
             return
         bar, stop = st.columns([6, 1], vertical_alignment="bottom")
-        if job.status in ("queued", "running") and stop.button("Stop", icon=":material/stop_circle:"):
+        if (
+            job.status in ("queued", "running")
+            and ctx.may(Action.BATCH)
+            and stop.button("Stop", icon=":material/stop_circle:")
+        ):
+            ctx.require(Action.BATCH, dataset_id=job.dataset_id)
+            ctx.audit(
+                Action.BATCH, outcome="stop_requested", detail=f"job {job_id}", dataset_id=job.dataset_id
+            )
             ctx.store.request_stop(job_id)  # the worker finishes what is in flight and keeps it
             job = ctx.store.get_job(job_id) or job
         bar.progress(
@@ -100,8 +120,10 @@ def job_outcome(ctx: PageContext, job: JobRecord) -> None:
     if summary is None and analyzed:
         memo_key = f"ui_summary:{job.id}:{job.done}"
         summary = st.session_state.get(memo_key)
-        if summary is None and st.button(
-            f"Summarize the {len(analyzed):,} finished sessions", icon=":material/summarize:"
+        if (
+            summary is None
+            and ctx.may(Action.ANALYZE)
+            and st.button(f"Summarize the {len(analyzed):,} finished sessions", icon=":material/summarize:")
         ):
             with st.spinner("Summarizing…"):
                 summary = _summarize(ctx, job, analyzed)
@@ -137,8 +159,19 @@ def _downloads(
     )
     cols = st.columns(3)
     stem = f"chatkit-batch-{job.id[:8]}"
+    # Each download is an export in the audit log (the click reruns the page; the file is already sent).
+    audited = {"on_click": ctx.audit, "args": (Action.EXPORT,)}
+
+    def about(kind: str) -> dict:
+        return {**audited, "kwargs": {"detail": f"job {job.id}: {kind}", "dataset_id": job.dataset_id}}
+
     cols[0].download_button(
-        "Report (Markdown)", markdown, f"{stem}.md", "text/markdown", icon=":material/download:"
+        "Report (Markdown)",
+        markdown,
+        f"{stem}.md",
+        "text/markdown",
+        icon=":material/download:",
+        **about("Markdown report"),
     )
     cols[1].download_button(
         "Report (JSON)",
@@ -146,6 +179,7 @@ def _downloads(
         f"{stem}.json",
         "application/json",
         icon=":material/download:",
+        **about("JSON report"),
     )
     cols[2].download_button(
         "Per-session diagnosis (CSV)",
@@ -153,10 +187,12 @@ def _downloads(
         f"{stem}.csv",
         "text/csv",
         icon=":material/download:",
+        **about("per-session CSV"),
     )
 
 
 def _summarize(ctx: PageContext, job: JobRecord, reports: Sequence[SessionReport]) -> SummaryReport | None:
+    ctx.require(Action.ANALYZE, dataset_id=job.dataset_id)
     done = {r.session_id for r in reports}
     sessions = [s for s in ctx.store.job_sessions(job.id) if s.id in done]
     try:

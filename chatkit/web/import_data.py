@@ -10,6 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from chatkit.domain import sample
+from chatkit.domain.access import Action
 from chatkit.domain.models import ImportResult
 from chatkit.ingest import import_files
 from chatkit.settings import Settings
@@ -54,8 +55,9 @@ def datasets_table(datasets: Sequence[DatasetInfo]) -> None:
 
 
 def dataset_row(ctx: PageContext, dataset: DatasetInfo) -> None:
-    """A link that opens the data set, and Delete behind a confirmation."""
-    link_col, delete_col = st.columns([4, 1])
+    """A link that opens the data set; for admins, Keep (pin past retention) and Delete behind a
+    confirmation. Viewers see neither, and a crafted request for them is refused in the handlers."""
+    link_col, pin_col, delete_col = st.columns([4, 1, 1])
     with link_col:
         page_link(
             "overview",
@@ -63,6 +65,18 @@ def dataset_row(ctx: PageContext, dataset: DatasetInfo) -> None:
             ":material/open_in_new:",
             {"ds": dataset.id},
         )
+    if not ctx.may(Action.DELETE):
+        if dataset.pinned:
+            pin_col.caption("kept (pinned)")
+        return
+    pin_col.toggle(
+        "Keep",
+        value=dataset.pinned,
+        key=f"pin_{dataset.id}",
+        help="Pinned data sets are kept when retention purges old ones.",
+        on_change=_on_pin,
+        args=(ctx, dataset.id),
+    )
     with delete_col.popover("Delete", icon=":material/delete:"):
         st.write(f"Delete **{dataset.name}**? Links to it will say it no longer exists.")
         if st.button("Delete for good", key=f"delete_{dataset.id}", type="primary"):
@@ -71,7 +85,34 @@ def dataset_row(ctx: PageContext, dataset: DatasetInfo) -> None:
 
 
 def delete_dataset(ctx: PageContext, dataset_id: str) -> None:
-    """Delete a data set and forget its cached views; other data sets' caches (other users') stay."""
+    """Delete a data set (admins only) and forget its cached views; other data sets' caches stay."""
+    ctx.require(Action.DELETE, dataset_id=dataset_id)
     ctx.store.delete_dataset(dataset_id)
+    ctx.audit(Action.DELETE, dataset_id=dataset_id)
     caches.forget_dataset(dataset_id, ctx.store)
     st.query_params.clear()
+
+
+def _on_pin(ctx: PageContext, dataset_id: str) -> None:
+    pin(ctx, dataset_id, bool(st.session_state.get(f"pin_{dataset_id}")))
+
+
+def pin(ctx: PageContext, dataset_id: str, pinned: bool) -> None:
+    """Keep a data set past retention, or let it go (admins only)."""
+    ctx.require(Action.PIN, dataset_id=dataset_id)
+    if ctx.store.set_pinned(dataset_id, pinned):
+        ctx.audit(Action.PIN, outcome="pinned" if pinned else "unpinned", dataset_id=dataset_id)
+
+
+def save(ctx: PageContext, name: str, sessions: Sequence, files: Sequence[str]) -> str:
+    """Save an import as a data set; audited with who imported it."""
+    from chatkit.store import datasets
+
+    dataset_id = datasets.save_dataset(ctx.store, name, sessions, files)
+    ctx.audit(
+        Action.IMPORT,
+        session_ids=[s.id for s in sessions],
+        detail=f"{name} from {', '.join(files)}",
+        dataset_id=dataset_id,
+    )
+    return dataset_id

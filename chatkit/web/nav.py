@@ -15,6 +15,8 @@ from urllib.parse import urlencode
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
+from chatkit.domain.access import Action
+
 APP_TITLE = "ChatKit Session Analytics"
 
 # Page key -> file.
@@ -24,6 +26,7 @@ PAGE_FILES = {
     "session": "pages/session.py",
     "batch": "pages/batch_report.py",
     "settings": "pages/settings.py",
+    "audit": "pages/audit.py",
 }
 # Every page: (page, title, icon), in the order a newcomer uses them. The router in app.py, the menu
 # page_setup draws and each page's browser tab all read it here.
@@ -33,7 +36,10 @@ MENU = [
     ("session", "Session", ":material/manage_search:"),
     ("batch", "Batch report", ":material/summarize:"),
     ("settings", "Settings", ":material/settings:"),
+    ("audit", "Audit", ":material/policy:"),
 ]
+# Pages only some roles may open: page_setup refuses them (deep links too), the menu hides them.
+PAGE_ACTIONS = {"audit": Action.VIEW_AUDIT}
 
 
 def page_url(page: str) -> str:

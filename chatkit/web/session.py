@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Literal
 
 import streamlit as st
+from pydantic import ValidationError
 
 from chatkit.analytics import tables
+from chatkit.domain.access import Action
 from chatkit.domain.models import ChatKitSession, Diagnosis, SessionReport
 from chatkit.reports.analyzer import LLMAuthError, LLMError
 from chatkit.web import caches, state
@@ -75,7 +77,28 @@ def session_report(ctx: PageContext, session: ChatKitSession, *, fresh: bool) ->
     memo_key = (ctx.analyzer.provider_name, ctx.analyzer.model, session.content_hash())
     memo = st.session_state.get("ui_report")
     report = memo[1] if memo and memo[0] == memo_key and not fresh else None
+    if report is None and not ctx.analyzer.offline and not ctx.may(Action.ANALYZE):
+        # LLM calls cost money: a viewer sees a report an admin already paid for, or the rules' diagnosis.
+        report = _cached_report(ctx, session)
+        if report is None:
+            st.info(
+                "No LLM report for this session yet; only admins can run one. The rule engine's "
+                "diagnosis is above.",
+                icon=":material/lock:",
+            )
+            return None
     if report is None:
+        dataset_id = ctx.dataset.id if ctx.dataset else None
+        if not ctx.analyzer.offline:  # the rule engine's report is free: reading, not analyzing
+            ctx.require(Action.REANALYZE if fresh else Action.ANALYZE, dataset_id=dataset_id)
+        if fresh:
+            ctx.audit(
+                Action.REANALYZE,
+                session_ids=[session.id],
+                provider=ctx.analyzer.provider_name,
+                model=ctx.analyzer.model,
+                dataset_id=dataset_id,
+            )
         try:
             with st.spinner(f"Analyzing with {ctx.analyzer.provider_name}…"):
                 report = ctx.analyzer.analyze(session, use_cache=not fresh)
@@ -97,6 +120,16 @@ def session_report(ctx: PageContext, session: ChatKitSession, *, fresh: bool) ->
             icon=":material/warning:",
         )
     return report
+
+
+def _cached_report(ctx: PageContext, session: ChatKitSession) -> SessionReport | None:
+    row = ctx.analyzer.cache.get_analysis(ctx.analyzer.cache_key(session))
+    if row is None:
+        return None
+    try:
+        return SessionReport.model_validate(row).model_copy(update={"from_cache": True})
+    except ValidationError:
+        return None
 
 
 def report_meta(report: SessionReport) -> None:

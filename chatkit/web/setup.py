@@ -8,7 +8,7 @@ happens here and only here, so a deep link or a share link cannot get around it.
 
 from __future__ import annotations
 
-import hmac
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,11 +17,12 @@ from typing import Any
 import streamlit as st
 
 from chatkit.analytics import frame
+from chatkit.domain.access import AccessDenied, Action, Identity, Policy, Role, allowed, may, require, role_of
 from chatkit.reports.analyzer import ChatKitAnalyzer
 from chatkit.services import Services
 from chatkit.settings import Settings, load_settings
-from chatkit.store import DatasetInfo, Store
-from chatkit.web import caches, state
+from chatkit.store import DatasetInfo, Store, set_actor
+from chatkit.web import caches, gate, identity, state
 from chatkit.web.links import (
     LIST_PARAMS,
     MAX_SEARCH,
@@ -33,7 +34,18 @@ from chatkit.web.links import (
     time_bounds,
     with_filters,
 )
-from chatkit.web.nav import APP_TITLE, MENU, page_link
+from chatkit.web.nav import APP_TITLE, MENU, PAGE_ACTIONS, PAGE_FILES, page_link, switch_page
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Access:
+    """Who is through the gate, their role, and the rules that decided it."""
+
+    identity: Identity
+    role: Role
+    policy: Policy
 
 
 @dataclass
@@ -48,6 +60,27 @@ class PageContext:
     filters: frame.Filters
     session_id: str | None
     job_id: str | None
+    access: Access
+
+    @property
+    def identity(self) -> Identity:
+        return self.access.identity
+
+    @property
+    def role(self) -> Role:
+        return self.access.role
+
+    def may(self, action: Action) -> bool:
+        """Whether to offer `action` (hide the button otherwise); doing it still goes through require."""
+        return may(self.role, action)
+
+    def require(self, action: Action, *, dataset_id: str | None = None) -> None:
+        """Stop here, refused and audited, unless this person may do `action` (see `enforce`)."""
+        enforce(self.access, action, self.store, dataset_id=dataset_id)
+
+    def audit(self, action: Action | str, **fields: Any) -> None:
+        """A row naming this person (the store writes `acting_as` for the analyzer's own rows)."""
+        self.store.audit(self.identity.who, str(action), **fields)
 
     @property
     def store(self) -> Store:
@@ -73,21 +106,29 @@ def page_setup(page: str) -> PageContext:
     try:
         settings = get_settings()
     except ValueError as exc:  # pydantic's ValidationError: a bad env value or secret
+        # Before the gate: which setting is wrong is for whoever runs the dashboard (the server log),
+        # not for visitors; the message never holds the value (hide_input_in_errors).
+        log.error("the configuration is not valid: %s", exc)
         st.error(
-            f"The configuration is not valid, so the app cannot start: {exc}. Fix the setting named "
-            "above in the environment, `.env` or `.streamlit/secrets.toml`, then reload."
+            "The configuration is not valid, so the app cannot start. Whoever runs this dashboard: the "
+            "server log names the setting; fix it in the environment, `.env` or `.streamlit/secrets.toml`, "
+            "then reload."
         )
         st.stop()
     try:
         services = caches.services(settings)  # starts the worker: queued jobs resume before sign-in
-    except Exception as exc:  # noqa: BLE001 - any driver error: say where and what to do
+    except Exception:
+        # Before the gate: where the store is (its URL) is for whoever runs the dashboard, not visitors.
+        log.exception("the store at %s cannot be opened", settings.public_view()["store"])
         st.error(
-            f"The store at `{settings.public_view()['store']}` cannot be opened ({type(exc).__name__}). "
-            "Check CHATKIT_DATA_DIR / CHATKIT_DATABASE_URL and that the database is reachable, then reload."
+            "The store cannot be opened. Whoever runs this dashboard: check CHATKIT_DATA_DIR / "
+            "CHATKIT_DATABASE_URL and that the database is reachable (the server log says more), then reload."
         )
         st.stop()
-    access_gate(settings)
     store = services.require_store()
+    access = access_gate(page, settings, store)
+    if page in PAGE_ACTIONS:
+        enforce(access, PAGE_ACTIONS[page], store)  # a deep link to an admin page is refused here
 
     link = state.read_link()
     datasets = store.list_datasets()
@@ -98,7 +139,7 @@ def page_setup(page: str) -> PageContext:
         link.notices += more
     state.write_link(link)
 
-    _sidebar(page, settings, datasets, dataset, link, options)
+    _sidebar(page, settings, datasets, dataset, link, options, access, store)
     if link.notices:
         st.warning(
             "Parts of this link were ignored:\n\n" + "\n".join(f"- {n}" for n in link.notices),
@@ -113,6 +154,7 @@ def page_setup(page: str) -> PageContext:
         filters=link.filters,
         session_id=link.session_id,
         job_id=link.job_id,
+        access=access,
     )
 
 
@@ -136,33 +178,56 @@ def get_settings() -> Settings:
     return load_settings(_secret_overrides())
 
 
-_W_PASSWORD = "ui_password"
-_SIGNED_IN = "ui_signed_in"
+_RETURN_CHECKED = "_chatkit_return_checked"
 
 
-def access_gate(settings: Settings) -> None:
-    """Who may see the dashboard: the one place that asks, for every page (sign-in goes here too).
+def access_gate(page: str, settings: Settings, store: Store) -> Access:
+    """Who may see the dashboard: the one place that asks, for every page, deep and share links too.
 
-    With DASHBOARD_PASSWORD set, nothing past this point runs until the password is given. The
-    link's query params are left alone, so the view a deep link names opens once signed in.
+    OIDC (`[auth]` in secrets.toml), else the shared password, else local use on 127.0.0.1 only.
+    Nothing past this point runs for someone not let in. A share link opened before sign-in is kept
+    (keyed by this browser) and reopened right after it, since the provider's callback lands on `/`.
     """
-    expected = settings.dashboard_password
-    if expected is None or not expected.get_secret_value() or st.session_state.get(_SIGNED_IN):
-        return
-    _, middle, _ = st.columns([1, 2, 1])
-    with middle:
-        st.title(APP_TITLE)
-        with st.form("sign_in"):
-            given = st.text_input("Password", type="password", key=_W_PASSWORD)
-            submitted = st.form_submit_button("Sign in", type="primary")
-        if submitted:
-            if hmac.compare_digest(given.encode(), expected.get_secret_value().encode()):
-                st.session_state[_SIGNED_IN] = True
-                st.session_state.pop(_W_PASSWORD, None)  # the password stays in no widget state
-                st.rerun()
-            st.error("That password is not right. Ask whoever runs this dashboard for the current one.")
-        st.caption("This dashboard is protected by a password (DASHBOARD_PASSWORD).")
-    st.stop()
+    policy = Policy.from_settings(settings, oidc_configured=identity.oidc_configured())
+    person = identity.current_identity(policy)
+    if person is None:
+        if policy.mode.value == "oidc":
+            identity.remember_link(page, state.current_params())
+            gate.sign_in_screen()
+        gate.password_screen(settings, store)
+    assert person is not None
+    decision = allowed(person, policy)
+    if not decision:
+        gate.refused_screen(person, decision.reason, store)
+    role = role_of(person, policy)
+    set_actor(person.who)  # the analyzer's audit rows in this run name the person
+    gate.audit_sign_in_once(person, role, store)
+    if not st.session_state.get(_RETURN_CHECKED):
+        st.session_state[_RETURN_CHECKED] = True  # once per session: later navigation is the person's
+        back = identity.take_link()
+        known = back is not None and back.page in PAGE_FILES
+        if back is not None and known and (back.page != page or back.params):
+            switch_page(back.page, back.as_dict())  # as_dict: a filter may repeat a key
+    access = Access(person, role, policy)
+    with st.sidebar:
+        gate.who_is_signed_in(person, role, policy, store)
+    return access
+
+
+def enforce(access: Access, action: Action, store: Store, *, dataset_id: str | None = None) -> None:
+    """`require` for the web face: a refusal is audited and shown, and the run stops there."""
+    try:
+        require(access.identity, action, access.policy)
+    except AccessDenied as denied:
+        store.audit(
+            denied.who,
+            Action.REFUSED,
+            outcome="refused",
+            detail=f"{action.value}: {denied.reason}",
+            dataset_id=dataset_id,
+        )
+        st.error(f"Not allowed: {denied.reason}.", icon=":material/block:")
+        st.stop()
 
 
 def _resolve_dataset(link: LinkState, datasets: list[DatasetInfo]) -> DatasetInfo | None:
@@ -203,9 +268,11 @@ def _sidebar(
     dataset: DatasetInfo | None,
     link: LinkState,
     options: Mapping[str, Any] | None,
+    access: Access,
+    store: Store,
 ) -> None:
     with st.sidebar:
-        _menu(link)
+        _menu(link, access)
         if datasets:
             ids = [d.id for d in datasets]
             labels = {d.id: f"{d.name} · {d.session_count:,} sessions" for d in datasets}
@@ -228,11 +295,13 @@ def _sidebar(
         _provider_badge(settings)
 
 
-def _menu(link: LinkState) -> None:
-    """The page menu; every link carries the data set and filters (not the session or job)."""
+def _menu(link: LinkState, access: Access) -> None:
+    """The page menu (without the pages this role may not open); every link carries the data set
+    and filters (not the session or job)."""
     view = link_params(LinkState(dataset_id=link.dataset_id, filters=link.filters))
     for page, title, icon in MENU:
-        page_link(page, title, icon, view)
+        if page not in PAGE_ACTIONS or may(access.role, PAGE_ACTIONS[page]):
+            page_link(page, title, icon, view)
     st.divider()
 
 

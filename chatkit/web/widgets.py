@@ -38,6 +38,8 @@ def no_dataset_message(ctx: PageContext) -> None:
     st.info(text, icon=":material/info:")
     left, right = st.columns([1, 3])
     if left.button("Load sample data", type="primary", icon=":material/science:", key="empty_sample"):
-        switch_page("overview", {"ds": load_sample(ctx.store)})
+        dataset_id = load_sample(ctx.store)
+        ctx.audit("import", detail="built-in sample", dataset_id=dataset_id)
+        switch_page("overview", {"ds": dataset_id})
     with right:
         page_link("import", "Go to Import", ":material/upload_file:")

@@ -20,7 +20,7 @@ from support import fakellm
 from support.fakellm import FAKE_MODEL, FakeLLM
 
 from chatkit import api
-from chatkit.api import create_app, token_id
+from chatkit.api import create_app
 from chatkit.domain.sample import SEED_SESSION
 from chatkit.settings import Settings
 from chatkit.store import Store
@@ -488,12 +488,50 @@ def test_bearer_token_is_required_when_configured(make_client: ClientFactory) ->
     assert [(r["actor"], r["action"], r["outcome"]) for r in rows] == [
         ("anonymous", "api.analyze", "denied"),
         ("anonymous", "api.batch", "denied"),
-        (token_id(API_TOKEN), "api.analyze", "ok"),
+        ("token:default", "api.analyze", "ok"),  # ANALYTICS_API_TOKEN is the admin token `default`
     ]
     assert all(API_TOKEN not in str(r) for r in rows)
     schema = client.get("/openapi.json").json()
     assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     assert schema["paths"][ANALYZE]["post"]["security"] == [{"HTTPBearer": []}]
+
+
+def test_named_tokens_carry_their_role_and_their_name_into_the_audit_log(make_client: ClientFactory) -> None:
+    viewer, admin = "viewer-token-0123456789abcdef", "admin2-token-0123456789abcdef"
+    client = make_client(
+        llm_provider="offline",
+        analytics_api_tokens={
+            "dash": {"token": viewer, "role": "viewer"},
+            "ci": {"token": admin, "role": "admin"},
+        },
+        analytics_api_token=API_TOKEN,  # the legacy one keeps working next to them
+    )
+    as_viewer = {"Authorization": f"Bearer {viewer}"}
+    refused = client.post(ANALYZE, json={"session": SEED_SESSION}, headers=as_viewer)
+    refused_batch = client.post(BATCH, json={"sessions": [SEED_SESSION]}, headers=as_viewer)
+    ok = client.post(BATCH, json={"sessions": [SEED_SESSION]}, headers={"Authorization": f"Bearer {admin}"})
+    legacy = client.post(
+        ANALYZE, json={"session": SEED_SESSION}, headers={"Authorization": f"Bearer {API_TOKEN}"}
+    )
+
+    assert refused.status_code == 403 and refused_batch.status_code == 403, refused.text
+    assert refused.json() == {"detail": "This token's role may not do this"}
+    assert ok.status_code == 200 and legacy.status_code == 200
+    assert [(r["actor"], r["action"], r["outcome"]) for r in _audit(client)] == [
+        ("token:dash", "api.analyze", "refused"),
+        ("token:dash", "api.batch", "refused"),
+        ("token:ci", "api.batch", "ok"),
+        ("token:default", "api.analyze", "ok"),
+    ]
+
+
+def test_the_analyzers_own_rows_name_the_token_that_asked(make_client: ClientFactory) -> None:
+    admin = "admin2-token-0123456789abcdef"
+    client = make_client(analytics_api_tokens={"ci": {"token": admin, "role": "admin"}})
+    auth = {"Authorization": f"Bearer {admin}"}
+    assert client.post(ANALYZE, json={"session": SEED_SESSION}, headers=auth).status_code == 200
+    rows = list(reversed(_store(client).audit_log()))
+    assert [(r["actor"], r["action"]) for r in rows] == [("token:ci", "analyze"), ("token:ci", "api.analyze")]
 
 
 def test_without_a_token_the_schema_declares_no_security(client: TestClient) -> None:

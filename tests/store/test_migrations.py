@@ -136,7 +136,10 @@ def test_a_v1_postgres_database_is_upgraded_in_place_keeping_its_rows(postgres_s
                 # Column types from the v1 store's own tables, so JSON and dates load as they were.
                 table = metadata.tables[name]
                 with source.connect() as src:
-                    rows = [dict(r) for r in src.execute(sa.select(table)).mappings()]
+                    # Only the v1 columns: later revisions' columns (0002's pinned) are not in it yet.
+                    v1_columns = {c["name"] for c in sa.inspect(src).get_columns(name)}
+                    query = sa.select(*[c for c in table.c if c.name in v1_columns])
+                    rows = [dict(r) for r in src.execute(query).mappings()]
                 conn.execute(table.insert(), rows)
             # The v1 code let PostgreSQL number audit rows: carry the sequence past the copied ids.
             conn.exec_driver_sql("SELECT setval('audit_log_id_seq', (SELECT max(id) FROM audit_log))")
@@ -227,5 +230,44 @@ def test_two_processes_opening_one_fresh_database_at_once_both_work(store_url: s
         with store.engine.connect() as conn:
             versions = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all()
         assert versions == [migrations.head()]
+    finally:
+        store.close()
+
+
+# ---- 0002: audit rows name their data set, data sets can be pinned ------------------------------
+
+
+def test_0002_adds_the_audit_data_set_and_pinned_keeping_v1_rows_unpinned(tmp_path: Path) -> None:
+    path = tmp_path / "chatkit.db"
+    shutil.copy(V1_SQLITE, path)
+    store = Store(f"sqlite:///{path}")
+    try:
+        (info,) = store.list_datasets()
+        assert info.pinned is False  # every v1 data set starts unpinned: retention may purge it
+        assert {row["dataset_id"] for row in store.audit_log()} == {None}
+        store.audit("carol", "delete", dataset_id=info.id)
+        assert store.set_pinned(info.id, True)
+        assert store.list_datasets()[0].pinned is True
+        assert [r["actor"] for r in store.audit_log(dataset_id=info.id)] == ["carol"]
+    finally:
+        store.close()
+
+
+def test_0002_downgrades_to_0001_and_upgrades_again(tmp_path: Path) -> None:
+    from alembic import command
+
+    url = f"sqlite:///{tmp_path / 'chatkit.db'}"
+    Store(url).close()
+    engine = sa.create_engine(url, poolclass=NullPool)
+    try:
+        with engine.begin() as conn:
+            command.downgrade(migrations.config(conn), "0001_v1")
+            assert "pinned" not in {c["name"] for c in sa.inspect(conn).get_columns("datasets")}
+            assert "dataset_id" not in {c["name"] for c in sa.inspect(conn).get_columns("audit_log")}
+    finally:
+        engine.dispose()
+    store = Store(url)  # opening upgrades to head again
+    try:
+        assert revision(store) == migrations.head() == "0002_access"
     finally:
         store.close()

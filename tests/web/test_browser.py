@@ -277,7 +277,9 @@ def test_a_password_gate_meets_a_deep_link_as_the_first_request(
         password.fill("not it")
         page.get_by_role("button", name="Sign in").click()
         expect(page.get_by_text("That password is not right")).to_be_visible()
+        expect(page.get_by_text("You can try again in 1 s")).to_be_visible()  # the throttle's delay
         expect(page.get_by_text("Root cause")).to_have_count(0)
+        page.wait_for_timeout(1200)
 
         page.get_by_label("Password", exact=True).fill("open sesame")
         page.get_by_role("button", name="Sign in").click()

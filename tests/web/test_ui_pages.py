@@ -661,6 +661,9 @@ def test_streamlit_config_is_calm_safe_and_matches_the_importer() -> None:
     # The uploader refuses what the importer would refuse anyway, and nothing the importer accepts.
     assert config["server"]["maxUploadSize"] == Settings.model_fields["chatkit_max_upload_mb"].default
     assert config["theme"]["base"] == "light"
+    # The gate (issue 8): loopback unless told otherwise; visitors never see a traceback.
+    assert config["server"]["address"] == "127.0.0.1"
+    assert config["client"]["showErrorDetails"] == "none"
 
 
 # ---- access gate -------------------------------------------------------------------------------
@@ -682,6 +685,10 @@ def test_with_a_password_every_page_shows_only_the_sign_in_form(
 def test_the_right_password_opens_the_linked_view_and_a_wrong_one_does_not(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    from chatkit.web import gate
+
+    now = [1000.0]
+    monkeypatch.setattr(gate, "clock", lambda: now[0])  # the throttle's delays, without sleeping
     monkeypatch.setenv("DASHBOARD_PASSWORD", "correct horse")
     dataset_id = saved_sample()
     session_id = sample.sample_sessions(SAMPLE_N)[0].id
@@ -692,6 +699,10 @@ def test_the_right_password_opens_the_linked_view_and_a_wrong_one_does_not(
     assert "password is not right" in all_text(at)
     assert session_id not in all_text(at)
 
+    at.text_input[0].input("correct horse")  # even the right one waits out the delay (1 s)
+    at.button[0].click().run()
+    assert "Too many wrong passwords. Wait 1 s" in all_text(at)
+    now[0] += 1.5
     at.text_input[0].input("correct horse")
     at.button[0].click().run()
     no_failure(at)

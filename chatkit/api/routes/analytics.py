@@ -84,7 +84,7 @@ async def analyze(body: AnalyzeRequest, actor: Caller, ctx: Context) -> AnalyzeR
         return _invalid(errors, "Invalid session")  # type: ignore[return-value]
     session = result.sessions[0]
     try:
-        report = await ctx.analysis(ctx.analyzer.analyze_async(session))
+        report = await ctx.analysis(ctx.analyzer.analyze_async(session), actor)
     except LLMAuthError as exc:
         await ctx.audit(actor, "api.analyze", [session.id], outcome="llm_auth_error", detail=str(exc))
         return JSONResponse({"detail": "Invalid API key"}, status_code=401)  # type: ignore[return-value]
@@ -123,8 +123,8 @@ async def batch(body: BatchRequest, actor: Caller, ctx: Context) -> BatchRespons
         if not analyzer.offline:
             # A rejected key fails the first call: probe with one session (its report is cached,
             # so the batch does not ask again) and answer 401 rather than N identical failures.
-            await ctx.analysis(analyzer.analyze_async(sessions[0]))
-        reports = await ctx.analysis(analyzer.analyze_batch_async(sessions))
+            await ctx.analysis(analyzer.analyze_async(sessions[0]), actor)
+        reports = await ctx.analysis(analyzer.analyze_batch_async(sessions), actor)
     except LLMAuthError as exc:
         await ctx.audit(actor, "api.batch", ids, outcome="llm_auth_error", detail=str(exc))
         return JSONResponse({"detail": "Invalid API key"}, status_code=401)  # type: ignore[return-value]
@@ -139,7 +139,7 @@ async def batch(body: BatchRequest, actor: Caller, ctx: Context) -> BatchRespons
         detail = _one_line(f"Analysis failed: all {len(reports)} sessions failed; first: {failures[0].error}")
         await ctx.audit(actor, "api.batch", ids, tokens=tokens, outcome="error", detail=detail)
         return JSONResponse({"detail": detail}, status_code=500)  # type: ignore[return-value]
-    summary = await ctx.analysis(analyzer.summarize_async(sessions, reports))
+    summary = await ctx.analysis(analyzer.summarize_async(sessions, reports), actor)
     partial = bool(failures or import_errors)
     await ctx.audit(
         actor,
@@ -168,7 +168,7 @@ async def health(ctx: Context) -> HealthResponse:
         timestamp=datetime.now(UTC),
         provider=ctx.analyzer.provider_name,
         model=ctx.analyzer.model,
-        auth_required=ctx.token is not None,
+        auth_required=ctx.guarded,
     )
 
 

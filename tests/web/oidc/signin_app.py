@@ -7,40 +7,16 @@ pages, so a deep link has a path and query parameters to lose. What it shows the
 Streamlit's callback always lands on `/` with no query string, so the link is kept before
 `st.login()` in a process-wide `ReturnLinks`, keyed by a hash of the token in Streamlit's XSRF cookie
 (the browser carries it through the round trip), and reopened with `st.switch_page` once signed in.
-Part 2 moves this into the dashboard's page setup.
+The dashboard does the same in its page setup, with these helpers (chatkit.web.identity).
 """
 
 from __future__ import annotations
 
-import binascii
-import hashlib
-
 import streamlit as st
 
-from chatkit.domain.access import Identity, Policy, ReturnLinks, allowed, role_of
+from chatkit.domain.access import Identity, Policy, allowed, role_of
 from chatkit.settings import load_settings
-
-
-@st.cache_resource
-def return_links() -> ReturnLinks:
-    return ReturnLinks(ttl_s=600)
-
-
-def browser_key() -> str | None:
-    """A stable key for this browser: sha256 of the XSRF token (the cookie's mask changes per
-    response, the token under it does not). None without the cookie (XSRF protection off)."""
-    raw = st.context.cookies.get("_streamlit_xsrf")
-    if not raw:
-        return None
-    parts = raw.split("|")
-    token = raw.encode()
-    if len(parts) == 4 and parts[0] == "2":
-        try:
-            mask, masked = binascii.a2b_hex(parts[1]), binascii.a2b_hex(parts[2])
-            token = bytes(b ^ mask[i % len(mask)] for i, b in enumerate(masked))
-        except (binascii.Error, ZeroDivisionError):
-            return None
-    return hashlib.sha256(token).hexdigest()
+from chatkit.web.identity import browser_key, return_links  # the dashboard's own, moved from here
 
 
 def home() -> None:

@@ -1,0 +1,418 @@
+"""Sign-in, roles and the audit trail through the real pages (AppTest), with the person set through
+`chatkit.web.identity` (AppTest cannot fake st.user): allowed, refused, admin-only hidden and refused
+when crafted, and audit rows that name who did it."""
+
+from __future__ import annotations
+
+import binascii
+import hashlib
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+from support import ROOT
+
+from chatkit.domain import sample
+from chatkit.domain.access import Identity
+from chatkit.settings import load_settings
+from chatkit.store import Store
+from chatkit.web import identity
+from chatkit.web.audit import audit_csv
+from chatkit.web.nav import PAGE_FILES
+
+APP = str(ROOT / "app.py")
+TIMEOUT = 60
+AUTH = {
+    "redirect_uri": "http://127.0.0.1:8501/oauth2callback",
+    "cookie_secret": "not-a-real-secret-just-for-appt",
+    "client_id": "chatkit-dashboard",
+    "client_secret": "not-a-real-client-secret",
+    "server_metadata_url": "http://127.0.0.1:9/.well-known/openid-configuration",
+}
+ALICE = Identity.from_claims({"email": "alice@example.com", "email_verified": True, "name": "Alice"})
+BOB = Identity.from_claims({"email": "bob@example.com", "email_verified": True, "groups": ["chatkit-admins"]})
+EVE = Identity.from_claims({"email": "eve@evil-example.com", "email_verified": True})
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    monkeypatch.setenv("CHATKIT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("LLM_PROVIDER", "offline")
+    monkeypatch.setenv("AUTH_ALLOWED_DOMAINS", "example.com")
+    monkeypatch.setenv("AUTH_ADMIN_GROUP", "chatkit-admins")
+    for name in ("LLM_API_KEY", "CHATKIT_DATABASE_URL", "DASHBOARD_PASSWORD", "DASHBOARD_PASSWORD_HASH"):
+        monkeypatch.delenv(name, raising=False)
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield tmp_path
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+def store() -> Store:
+    return Store.from_settings(load_settings())
+
+
+def saved_sample(n: int = 60) -> str:
+    return store().save_dataset("Sample", sample.sample_sessions(n), ["sample.json"])
+
+
+def open_page(page: str, person: Identity | None, *, oidc: bool = True, **params: Any) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    if oidc:
+        at.secrets["auth"] = AUTH
+    if person is not None:
+        at.session_state[identity.TEST_IDENTITY] = person
+    at.query_params.update(params)
+    at.switch_page(PAGE_FILES[page])
+    return at.run()
+
+
+def text_of(at: AppTest) -> str:
+    kinds = (
+        "markdown",
+        "caption",
+        "info",
+        "warning",
+        "error",
+        "success",
+        "code",
+        "title",
+        "subheader",
+        "text",
+    )
+    return "\n".join(str(e.value) for kind in kinds for e in at.get(kind))
+
+
+def no_failure(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def rows(**filters: Any) -> list[tuple[str, str, str]]:
+    """(actor, action, outcome), oldest first."""
+    return [(r["actor"], r["action"], r["outcome"]) for r in reversed(store().audit_log(**filters))]
+
+
+# ---- sign-in -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("page", list(PAGE_FILES))
+def test_with_oidc_every_page_asks_for_sign_in_and_shows_nothing_else(page: str) -> None:
+    dataset_id = saved_sample()
+    at = open_page(page, None, ds=dataset_id)
+    no_failure(at)
+    assert "Sign in required" in text_of(at)
+    assert [b.label for b in at.button] == ["Sign in"]
+    assert not at.dataframe and not at.sidebar.selectbox and dataset_id not in text_of(at)
+    assert "example.com" not in text_of(at)  # nothing about the configuration before the gate
+
+
+def test_an_allowed_viewer_sees_who_is_signed_in_and_the_sign_in_is_audited_once() -> None:
+    saved_sample()
+    at = open_page("overview", ALICE)
+    no_failure(at)
+    assert "Signed in as alice@example.com (viewer)" in [t.value for t in at.sidebar.text]
+    assert any(b.label == "Sign out" for b in at.sidebar.button)
+    at.run()  # a rerun is the same sign-in
+    assert rows(actions=["sign_in"]) == [("alice@example.com", "sign_in", "ok")]
+
+
+def test_an_outsider_gets_the_not_allowed_page_and_the_attempt_is_audited() -> None:
+    dataset_id = saved_sample()
+    at = open_page("overview", EVE, ds=dataset_id)
+    no_failure(at)
+    assert "Refused: eve@evil-example.com is not on this dashboard's allow-list" in text_of(at)
+    assert not at.dataframe and not at.get("plotly_chart") and dataset_id not in text_of(at)
+    assert rows() == [("eve@evil-example.com", "refused", "not_allowed")]
+
+
+def test_signing_out_is_audited_and_ends_the_password_session(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DASHBOARD_PASSWORD", "correct horse")
+    at = open_page("import", None, oidc=False)
+    at.text_input[0].input("correct horse")
+    at.button[0].click().run()
+    assert "Signed in as the shared password (admin)" in [t.value for t in at.sidebar.text]
+    next(b for b in at.sidebar.button if b.label == "Sign out").click().run()
+    no_failure(at)
+    assert [t.label for t in at.text_input] == ["Password"]
+    assert rows() == [("password", "sign_in", "ok"), ("password", "sign_out", "ok")]
+
+
+# ---- roles -------------------------------------------------------------------------------------
+
+
+def test_a_viewer_does_not_see_admin_actions_and_the_audit_page_is_not_in_the_menu() -> None:
+    dataset_id = saved_sample()
+    for page in ("import", "batch", "session", "settings"):
+        at = open_page(page, ALICE, ds=dataset_id, sid=sample.sample_sessions(60)[0].id)
+        no_failure(at)
+        labels = {b.label for b in at.button} | {t.label for t in at.toggle}
+        assert not labels & {"Delete for good", "Keep", "Start batch", "Analyze again"}, page
+        assert "Audit" not in text_of(at) or page == "settings"
+        assert not any(link.label == "Audit" for link in at.sidebar.get("page_link")), page
+    at = open_page("batch", ALICE, ds=dataset_id)
+    assert "Only admins can start a batch" in text_of(at)
+
+
+def test_a_deep_link_to_the_audit_page_is_refused_for_a_viewer_and_audited() -> None:
+    store().audit("bob@example.com", "delete", dataset_id="secret-ds")
+    at = open_page("audit", ALICE)
+    no_failure(at)
+    assert "Not allowed: only admins may view audit" in text_of(at)
+    assert not at.dataframe and "secret-ds" not in text_of(at)
+    assert rows(actions=["refused"]) == [("alice@example.com", "refused", "refused")]
+
+
+CRAFTED = """
+import streamlit as st
+from chatkit.web.setup import page_setup
+from chatkit.web import batch, import_data
+
+ctx = page_setup("{page}")
+st.session_state["reached"] = True
+{call}
+st.session_state["done"] = True
+"""
+
+
+def crafted(page: str, call: str, person: Identity, **params: Any) -> AppTest:
+    """A request that reaches an admin-only handler without its (hidden) button: what a viewer
+    who replays a widget message, or edits session state, would make the page do."""
+    at = AppTest.from_string(CRAFTED.format(page=page, call=call), default_timeout=TIMEOUT)
+    at.secrets["auth"] = AUTH
+    at.session_state[identity.TEST_IDENTITY] = person
+    at.query_params.update(params)
+    return at.run()
+
+
+def test_a_crafted_delete_or_batch_from_a_viewer_is_refused_audited_and_changes_nothing() -> None:
+    dataset_id = saved_sample()
+    ids = [s.id for s in sample.sample_sessions(5)]
+    for page, call in [
+        ("import", f"import_data.delete_dataset(ctx, {dataset_id!r})"),
+        ("import", f"import_data.pin(ctx, {dataset_id!r}, True)"),
+        ("batch", f"batch.start_job(ctx, {ids!r})"),
+    ]:
+        at = crafted(page, call, ALICE, ds=dataset_id)
+        no_failure(at)
+        assert at.session_state["reached"] and "done" not in at.session_state, call
+        assert any("Not allowed: only admins may" in e.value for e in at.error), call
+    info = store().dataset_info(dataset_id)
+    assert info is not None and not info.pinned and store().list_jobs() == []
+    assert [(a, act) for a, act, _ in rows(actions=["refused"])] == [("alice@example.com", "refused")] * 3
+    details = [r["detail"] for r in reversed(store().audit_log(actions=["refused"]))]
+    assert [d.split(":")[0] for d in details] == ["delete", "pin", "batch"]
+
+
+def test_the_same_crafted_requests_from_an_admin_work_and_name_the_admin() -> None:
+    dataset_id = saved_sample()
+    at = crafted(
+        "batch", "batch.start_job(ctx, ['" + sample.sample_sessions(60)[0].id + "'])", BOB, ds=dataset_id
+    )
+    no_failure(at)
+    assert at.session_state["done"] and len(store().list_jobs()) == 1
+    at = crafted("import", f"import_data.delete_dataset(ctx, {dataset_id!r})", BOB, ds=dataset_id)
+    no_failure(at)
+    assert store().dataset_info(dataset_id) is None
+    assert [r[:2] for r in rows(dataset_id=dataset_id)] == [
+        ("bob@example.com", "batch"),
+        ("bob@example.com", "delete"),
+    ]
+
+
+def test_an_admin_pins_and_deletes_in_the_ui_and_the_audit_page_answers_who_did_it() -> None:
+    at = open_page("import", ALICE)
+    at.file_uploader[0].set_value(("export.json", _export(20), "application/json")).run()
+    next(b for b in at.button if "Save" in b.label).click().run()
+    no_failure(at)
+    (info,) = store().list_datasets()
+
+    at = open_page("import", BOB)
+    at.toggle(key=f"pin_{info.id}").set_value(True).run()
+    assert store().dataset_info(info.id).pinned
+    at.button(key=f"delete_{info.id}").click().run()
+    no_failure(at)
+    assert store().list_datasets() == []
+
+    at = open_page("audit", BOB)
+    no_failure(at)
+    at.selectbox(key="ui_audit_actor")  # the person filter offers everyone in the log
+    table = at.dataframe[0].value
+    mine = table[table["dataset_id"] == info.id]
+    assert list(zip(mine["actor"], mine["action"], strict=True))[::-1] == [
+        ("alice@example.com", "import"),
+        ("bob@example.com", "pin"),
+        ("bob@example.com", "delete"),
+    ]
+    at.selectbox(key="ui_audit_actor").set_value("alice@example.com").run()
+    assert set(at.dataframe[0].value["actor"]) == {"alice@example.com"}
+    assert at.get("download_button")
+
+
+def _export(n: int) -> bytes:
+    import json
+
+    return json.dumps(sample.sample_records(n)).encode()
+
+
+def test_the_audit_csv_never_lets_a_spreadsheet_evaluate_a_cell() -> None:
+    import pandas as pd
+
+    df = pd.DataFrame(
+        [{"at": None, "actor": '=HYPERLINK("http://x")', "action": "import", "detail": " +1", "tokens": 3}]
+    )
+    text = audit_csv(df)
+    assert "'=HYPERLINK" in text and "' +1" in text and ",3" in text
+
+
+# ---- fallbacks ---------------------------------------------------------------------------------
+
+
+def test_without_any_access_control_a_remote_client_is_refused_and_a_local_one_sees_the_banner() -> None:
+    at = open_page("overview", None, oidc=False)
+    no_failure(at)
+    assert any("No access control" in w.value for w in at.sidebar.warning)
+    identity.use_test_identities(True, address="10.1.2.3")
+    try:
+        at = open_page("overview", None, oidc=False)
+        no_failure(at)
+        assert "only this machine (127.0.0.1) may connect" in text_of(at)
+    finally:
+        identity.use_test_identities(True)
+    assert rows() == [("local", "refused", "not_allowed")]
+
+
+def test_wrong_passwords_slow_down_every_session_of_that_address_and_are_audited(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from chatkit.web import gate
+
+    now = [1000.0]
+    monkeypatch.setattr(gate, "clock", lambda: now[0])
+    monkeypatch.setenv("DASHBOARD_PASSWORD", "correct horse")
+    first = open_page("overview", None, oidc=False)
+    for _ in range(2):
+        first.text_input[0].input("guess")
+        first.button[0].click().run()
+        now[0] += 1.01  # just past the first delay: the second failure doubles it
+    assert "try again in 2 s" in text_of(first)
+    second = open_page("overview", None, oidc=False)  # a new tab, same address: still waiting
+    second.text_input[0].input("correct horse")
+    second.button[0].click().run()
+    assert "Too many wrong passwords" in text_of(second)
+    assert [o for _, _, o in rows()] == ["wrong_password", "wrong_password", "throttled"]
+    assert {a for a, _, _ in rows()} == {"password"}
+
+
+def test_the_browser_key_is_the_token_under_the_xsrf_cookie_mask() -> None:
+    token = b"0123456789abcdef0123"
+    keys = set()
+    for mask in (b"\x01\x02\x03\x04", b"\xff\xee\xdd\xcc"):
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(token))
+        cookie = f"2|{binascii.b2a_hex(mask).decode()}|{binascii.b2a_hex(masked).decode()}|1700000000"
+        keys.add(identity.browser_key({"_streamlit_xsrf": cookie}))
+    assert keys == {hashlib.sha256(token).hexdigest()}  # the mask changes, the key does not
+    assert identity.browser_key({}) is None
+
+
+# ---- two people at once ------------------------------------------------------------------------
+
+
+def test_two_people_uploading_analyzing_and_deleting_at_once_lose_nothing() -> None:
+    """Two sessions in two threads on one store, while the worker thread runs the batch. AppTest
+    keeps some state per process (the page config, the script's path), so each script run takes a
+    turn under a lock; between turns the other person's run and the worker proceed."""
+    keep = saved_sample(30)
+    gone = store().save_dataset("to delete", sample.sample_sessions(10), ["x.json"])
+    failures: list[BaseException] = []
+    turn = threading.Lock()
+
+    def alice() -> None:  # a viewer imports two data sets
+        for n in (15, 25):
+            with turn:
+                at = open_page("import", ALICE)
+            with turn:
+                at.file_uploader[0].set_value((f"e{n}.json", _export(n), "application/json")).run()
+            no_failure(at)
+            at.text_input[0].set_value(f"alice {n}")
+            with turn:
+                next(b for b in at.button if "Save" in b.label).click().run()
+            no_failure(at)
+
+    def bob() -> None:  # an admin runs a batch on one data set and deletes another
+        with turn:
+            at = crafted("batch", "batch.start_job(ctx, [])", BOB, ds=keep)
+        no_failure(at)
+        with turn:
+            at = crafted("import", f"import_data.delete_dataset(ctx, {gone!r})", BOB, ds=gone)
+        no_failure(at)
+
+    def run(target: Any) -> None:
+        try:
+            target()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=run, args=(t,)) for t in (alice, bob)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not failures, failures
+    assert sorted(d.name for d in store().list_datasets()) == ["Sample", "alice 15", "alice 25"]
+    (job,) = store().list_jobs()
+    deadline = time.monotonic() + 60
+    while not store().get_job(job.id).finished and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert store().get_job(job.id).status == "done" and store().get_job(job.id).done == 30
+    assert rows(actions=["import"]) == [("alice@example.com", "import", "ok")] * 2
+    assert rows(dataset_id=gone) == [("bob@example.com", "delete", "ok")]
+    assert [r[:2] for r in rows(dataset_id=keep)][:1] == [("bob@example.com", "batch")]
+    assert rows(dataset_id=keep)[-1][1:] == ("batch_job", "done")  # the worker's row names the data set too
+
+
+def _llm(monkeypatch: pytest.MonkeyPatch, fake_llm: Any) -> None:
+    monkeypatch.setenv("LLM_PROVIDER", "openai")
+    monkeypatch.setenv("LLM_API_KEY", "sk-test-dashboard-0001")
+    monkeypatch.setenv("LLM_BASE_URL", fake_llm.base_url)
+    monkeypatch.setenv("LLM_MODEL", "fake/model-1")
+
+
+def test_with_an_llm_a_viewer_makes_no_call_and_an_admins_analysis_is_audited_in_their_name(
+    monkeypatch: pytest.MonkeyPatch, fake_llm: Any
+) -> None:
+    _llm(monkeypatch, fake_llm)
+    dataset_id = saved_sample(30)
+    session = next(s for s in sample.sample_sessions(30) if s.status == "cancelled")
+    at = open_page("session", ALICE, ds=dataset_id, sid=session.id)
+    no_failure(at)
+    assert "only admins can run one" in text_of(at) and not fake_llm.completions
+
+    at = open_page("session", BOB, ds=dataset_id, sid=session.id)
+    no_failure(at)
+    assert fake_llm.completions  # the admin's open ran the analysis
+    assert ("bob@example.com", "analyze", "ok") in rows(actions=["analyze"])
+    next(b for b in at.button if b.label == "Analyze again").click().run()
+    no_failure(at)
+    assert ("bob@example.com", "reanalyze", "ok") in rows(actions=["reanalyze"])
+
+    at = open_page("session", ALICE, ds=dataset_id, sid=session.id)  # now cached: the viewer reads it
+    no_failure(at)
+    assert "only admins can run one" not in text_of(at)
+    assert any(m.label == "From cache" and m.value == "yes" for m in at.metric)
+
+
+def test_a_bad_setting_stops_the_app_without_telling_a_visitor_which_or_its_value(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AUTH_ALLOWED_DOMAINS", ".hunter2")
+    at = open_page("overview", None)
+    no_failure(at)
+    shown = text_of(at)
+    assert "The configuration is not valid" in shown
+    assert "hunter2" not in shown and "auth_allowed_domains" not in shown.lower()
