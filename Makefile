@@ -39,8 +39,9 @@ browser:
 run: install
 	$(VENV)/bin/streamlit run app.py --server.address $(HOST) --server.port $(PORT)
 
+# Two workers: the machines have two cores (the suite is written for parallel runs: free ports, own stores).
 test: install-dev browser
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2
 
 api: install
 	$(VENV)/bin/chatkit api --port $(API_PORT)
