@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import re
 import secrets
 import threading
@@ -15,11 +16,18 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from chatkit.domain.access import ApiToken, Role, hash_password, is_password_hash
 
 OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1"
+ENV_FILE_VARIABLE = "CHATKIT_ENV_FILE"
 DEFAULT_MODEL = "mistralai/mistral-7b-instruct:free"
 PROVIDERS = ("openrouter", "openai", "offline")
 
@@ -101,6 +109,29 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_file=".env", extra="ignore", case_sensitive=False, hide_input_in_errors=True
     )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # CHATKIT_ENV_FILE names another .env file, or none when empty (the test suite sets it empty, so
+        # no test ever reads a developer's .env from the working directory).
+        env_file = os.environ.get(ENV_FILE_VARIABLE)
+        if env_file is None:
+            return init_settings, env_settings, dotenv_settings, file_secret_settings
+        if not env_file:
+            return init_settings, env_settings, file_secret_settings
+        return (
+            init_settings,
+            env_settings,
+            DotEnvSettingsSource(settings_cls, env_file=env_file),
+            file_secret_settings,
+        )
 
     # LLM
     llm_provider: str = Field(

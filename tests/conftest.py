@@ -10,6 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+# Set before anything reads settings, and inherited by every subprocess a test starts: no test reads a
+# developer's .env from the working directory.
+os.environ["CHATKIT_ENV_FILE"] = ""
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool

@@ -178,3 +178,15 @@ def test_a_plain_dashboard_password_is_hashed_at_load_and_kept_nowhere_in_clear(
     # Not as a field, not as the once-per-process cache's key.
     assert all("plain-0123-unique-pw" not in key for key in settings_module._plain_hashes)
     assert "plain-0123-unique-pw" not in s.model_dump_json() + repr(s.model_dump())
+
+
+def test_no_test_reads_a_env_file_from_the_working_directory(tmp_path, monkeypatch):
+    (tmp_path / ".env").write_text("LLM_MODEL=from-a-developers-env\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("LLM_MODEL", raising=False)
+    assert Settings().llm_model != "from-a-developers-env"  # the suite sets CHATKIT_ENV_FILE empty
+    monkeypatch.delenv("CHATKIT_ENV_FILE")
+    assert Settings().llm_model == "from-a-developers-env"  # what a user running the app gets
+    (tmp_path / "other.env").write_text("LLM_MODEL=from-another-file\n")
+    monkeypatch.setenv("CHATKIT_ENV_FILE", str(tmp_path / "other.env"))
+    assert Settings().llm_model == "from-another-file"
