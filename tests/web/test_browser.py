@@ -536,11 +536,16 @@ def test_hostile_llm_answers_fetch_and_link_nothing(
         expect(page.get_by_text("Root cause").first).to_be_visible()
         settle(page)
         # The model only ever saw the pseudonym; it builds URLs from it.
-        alias = re.search(r"cust_[0-9a-f]{8}", fake_llm.completions[-1].prompt_text).group(0)
+        prompt = fake_llm.completions[-1].prompt_text
+        alias = re.search(r'"customer_id":\s*"(cust_[0-9a-f]{8})"', prompt).group(1)
         hostile = _hostile_markdown(port, alias)
         fake_llm.push(
             fk.good_json(
-                fk.report_dict(summary=hostile, impact=hostile, evidence=[hostile], recovery_steps=[hostile])
+                fk.report_dict(
+                    root_cause={"category": "rate_limited", "summary": hostile, "evidence": [hostile]},
+                    impact=hostile,
+                    recovery_steps=[hostile],
+                )
             )
         )
         page.get_by_role("button", name="Analyze again").click()
