@@ -166,6 +166,9 @@ class Settings(BaseSettings):
     )
 
     # Dashboard
+    render_link_allow_hosts: Annotated[list[str], NoDecode] = Field(
+        [], description="hosts whose links in LLM reports stay clickable (comma-separated); others are inert"
+    )
     dashboard_password: SecretStr | None = Field(
         None,
         description="the shared password; hashed when read and not kept (prefer DASHBOARD_PASSWORD_HASH)",
@@ -220,7 +223,13 @@ class Settings(BaseSettings):
     def _known_provider(cls, value: str) -> str:
         return provider_name(value)
 
-    @field_validator("auth_allowed_emails", "auth_allowed_domains", "auth_admin_emails", mode="before")
+    @field_validator(
+        "auth_allowed_emails",
+        "auth_allowed_domains",
+        "auth_admin_emails",
+        "render_link_allow_hosts",
+        mode="before",
+    )
     @classmethod
     def _split_addresses(cls, value: Any) -> Any:
         return _address_list(value)
@@ -240,6 +249,14 @@ class Settings(BaseSettings):
         if any("@" in d or "." not in d or d.startswith(".") for d in domains):
             raise ValueError("a domain is written like example.com (no '@', no leading dot)")
         return domains
+
+    @field_validator("render_link_allow_hosts")
+    @classmethod
+    def _bare_hosts(cls, value: list[str]) -> list[str]:
+        hosts = [v.strip().lower() for v in value if v.strip()]
+        if any(c in h for h in hosts for c in "/:@ "):
+            raise ValueError("a host is written like docs.example.com (no scheme, port, path or '@')")
+        return hosts
 
     @field_validator("dashboard_password_hash")
     @classmethod

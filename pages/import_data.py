@@ -54,14 +54,18 @@ if files:
             "are kept. Fix the rows below in the export and upload it again if you need them.",
             icon=":material/error:",
         )
-        st.dataframe(tables.issues_table(result.errors), hide_index=True, width="stretch")
+        st.dataframe(
+            tables.download_safe(tables.issues_table(result.errors)), hide_index=True, width="stretch"
+        )
     if result.warnings:
         with st.expander(f"Warnings ({len(result.warnings)}): imported, but worth a look"):
-            st.dataframe(tables.issues_table(result.warnings), hide_index=True, width="stretch")
+            warnings = tables.download_safe(tables.issues_table(result.warnings))
+            st.dataframe(warnings, hide_index=True, width="stretch")
 
     if result.sessions:
         with st.expander(f"Preview of the {len(result.sessions):,} sessions read"):
-            st.dataframe(tables.sessions_preview(result.sessions), hide_index=True, width="stretch")
+            preview = tables.download_safe(tables.sessions_preview(result.sessions))
+            st.dataframe(preview, hide_index=True, width="stretch")
         with st.form("save_dataset", border=False):
             name = st.text_input(
                 "Data set name", value=tables.default_dataset_name(result.files or [n for n, _ in files])

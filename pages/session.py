@@ -5,6 +5,7 @@ import streamlit as st
 from chatkit.analytics import tables
 from chatkit.domain.access import Action
 from chatkit.domain.rules import diagnose
+from chatkit.domain.text import ECHO_CHARS, markdown_code, markdown_text
 from chatkit.reports.analyzer import render_report_markdown
 from chatkit.web import session as view
 from chatkit.web.nav import page_link
@@ -27,7 +28,8 @@ if ctx.session_id is None:
 session = view.chosen_session(ctx)
 if session is None:
     st.warning(
-        f"Session `{ctx.session_id}` is not in the data set **{ctx.dataset.name}**. Pick another one above.",
+        f"Session {markdown_code(ctx.session_id, limit=ECHO_CHARS)} is not in the data set "
+        f"**{markdown_text(ctx.dataset.name)}**. Pick another one above.",
         icon=":material/search_off:",
     )
     st.stop()
@@ -36,7 +38,8 @@ diagnosis = diagnose(session)
 facts_col, diagnosis_col = st.columns([2, 3])
 with facts_col:
     st.subheader("Facts")
-    st.dataframe(tables.facts_table(session, diagnosis), hide_index=True, width="stretch", height="content")
+    facts = tables.download_safe(tables.facts_table(session, diagnosis))
+    st.dataframe(facts, hide_index=True, width="stretch", height="content")
 with diagnosis_col:
     st.subheader("Diagnosis")
     view.diagnosis_card(diagnosis)
@@ -51,7 +54,8 @@ report = view.session_report(ctx, session, fresh=again)
 if report is not None:
     view.report_meta(report)
     with st.container(border=True):
-        st.markdown(tables.demoted(render_report_markdown(report), levels=1))
+        markdown = render_report_markdown(report, allow_hosts=ctx.settings.render_link_allow_hosts)
+        st.markdown(tables.demoted(markdown, levels=1))
 
 with st.expander("Raw JSON (secrets removed at import)"):
     st.json(session.model_dump(mode="json", exclude_none=True))

@@ -81,12 +81,14 @@ def test_every_setting_is_read_from_the_environment_case_insensitively(
         "AUTH_ADMIN_GROUP": "chatkit-admins",
         "ANALYTICS_API_TOKENS": '{"ci": {"token": "ci-token-0123456789", "role": "viewer"}}',
         "RETENTION_DAYS": "7",
+        "RENDER_LINK_ALLOW_HOSTS": "Docs.Example.com, wiki.example.com",
     }
     assert sorted(name.upper() for name in values) == sorted(readme_table())
     monkeypatch.chdir(tmp_path)  # no .env from the repository
     for name, value in values.items():
         monkeypatch.setenv(name, value)
     s = load_settings()
+    assert s.render_link_allow_hosts == ["docs.example.com", "wiki.example.com"]
     assert (s.effective_provider, s.llm_api_key.get_secret_value(), s.llm_model) == (
         "openai",
         "sk-from-env",

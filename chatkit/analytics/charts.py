@@ -15,6 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from chatkit.analytics.frame import CATEGORIES, ENDED_CATEGORIES, MISSING_LABEL, counts_by, counts_over_time
+from chatkit.domain.text import plotly_text
 
 CATEGORY_COLORS: dict[str, str] = {
     "rate_limited": "#D1495B",
@@ -81,7 +82,11 @@ def _scatter_class(points: int) -> type[go.Scatter] | type[go.Scattergl]:
 def _category_points(
     rows: pd.DataFrame, x: str, y: str, hovertemplate: str, extra: Sequence[str] = ()
 ) -> list[go.Scatter | go.Scattergl]:
-    """One marker trace per category present, in the fixed category order, with session ids in customdata."""
+    """One marker trace per category present, in the fixed category order, with session ids in customdata.
+
+    customdata[0] is the id as it is (a selection reads it back), customdata[1] the id as hover text
+    (`plotly_text`: Plotly reads `<a href>` in it), then `extra`.
+    """
     cls = _scatter_class(len(rows))
     traces = []
     category = rows["category"].astype(str)
@@ -89,8 +94,9 @@ def _category_points(
         part = rows[category == name]
         if part.empty:
             continue
+        ids = part["session_id"].astype(str).to_numpy(dtype=object)
         custom = np.column_stack(
-            [part["session_id"].astype(str).to_numpy(dtype=object)]
+            [ids, np.array([plotly_text(i) for i in ids], dtype=object)]
             + [part[c].astype(object).to_numpy(dtype=object) for c in extra]
         )
         traces.append(
@@ -140,8 +146,8 @@ def requests_vs_limit(frame: pd.DataFrame) -> go.Figure:
             rows,
             "rate_limit",
             "requests",
-            "<b>%{customdata[0]}</b><br>%{y} requests vs limit %{x}/min"
-            "<br>utilization %{customdata[1]}<extra>%{fullData.name}</extra>",
+            "<b>%{customdata[1]}</b><br>%{y} requests vs limit %{x}/min"
+            "<br>utilization %{customdata[2]}<extra>%{fullData.name}</extra>",
             extra=("utilization_text",),
         )
     )
@@ -172,7 +178,7 @@ def utilization_by_workflow(frame: pd.DataFrame) -> go.Figure:
             iqr = q3 - q1
             fig.add_trace(
                 go.Box(
-                    name=name,
+                    name=plotly_text(name),  # the tick label and hover text: Plotly reads HTML there
                     q1=[q1],
                     median=[median],
                     q3=[q3],
@@ -183,14 +189,15 @@ def utilization_by_workflow(frame: pd.DataFrame) -> go.Figure:
                 )
             )
         else:
+            ids = rows.loc[mask, "session_id"].astype(str).to_numpy(dtype=object)
             fig.add_trace(
                 go.Box(
                     y=values,
-                    name=name,
+                    name=plotly_text(name),
                     boxpoints="outliers",
                     marker_color=_BOX_COLOR,
-                    customdata=rows.loc[mask, "session_id"].astype(str).to_numpy(dtype=object),
-                    hovertemplate="<b>%{customdata}</b><br>%{y:.0f} % of the limit<extra>%{x}</extra>",
+                    customdata=np.column_stack([ids, np.array([plotly_text(i) for i in ids], dtype=object)]),
+                    hovertemplate="<b>%{customdata[1]}</b><br>%{y:.0f} % of the limit<extra>%{x}</extra>",
                     showlegend=False,
                 )
             )
@@ -218,7 +225,7 @@ def ttl_vs_time_to_end(frame: pd.DataFrame) -> go.Figure:
             rows,
             "ttl_s",
             "time_to_end_s",
-            "<b>%{customdata[0]}</b><br>ended after %{y:.0f} s; TTL %{x} s<extra>%{fullData.name}</extra>",
+            "<b>%{customdata[1]}</b><br>ended after %{y:.0f} s; TTL %{x} s<extra>%{fullData.name}</extra>",
         )
     )
     upper = float(max(rows["ttl_s"].max(), rows["time_to_end_s"].max())) * 1.05 or 1.0
@@ -268,7 +275,8 @@ def top_cancellations(frame: pd.DataFrame, by: str = "workflow_id", top: int = 1
         columns=ENDED_CATEGORIES,
         fill_value=0,
     )
-    names = table.index.astype(str).to_numpy(dtype=object)
+    names = table.index.astype(str).to_numpy(dtype=object)  # y stays the key: a click reads it back
+    labels = np.array([plotly_text(n) for n in names], dtype=object)  # what is drawn: ticks, hover
     fig = go.Figure()
     for name in ENDED_CATEGORIES:
         fig.add_trace(
@@ -278,10 +286,10 @@ def top_cancellations(frame: pd.DataFrame, by: str = "workflow_id", top: int = 1
                 orientation="h",
                 name=CATEGORY_LABELS[name],
                 marker_color=CATEGORY_COLORS[name],
-                customdata=names,
-                hovertemplate=f"<b>%{{y}}</b><br>%{{x}} {CATEGORY_LABELS[name]}<extra></extra>",
+                customdata=labels,
+                hovertemplate=f"<b>%{{customdata}}</b><br>%{{x}} {CATEGORY_LABELS[name]}<extra></extra>",
             )
         )
     fig.update_layout(barmode="stack", legend_traceorder="normal")
-    fig.update_yaxes(type="category")
+    fig.update_yaxes(type="category", tickmode="array", tickvals=names, ticktext=labels)
     return _layout(fig, title, "Ended sessions (cancelled or expired)", noun.capitalize())

@@ -16,6 +16,30 @@ import pandas as pd
 
 from chatkit.analytics import frame
 from chatkit.domain.models import ChatKitSession, Diagnosis, ImportIssue
+from chatkit.domain.text import csv_cell
+
+# ---------------------------------------------------------------------------------------------
+# Every table the dashboard shows
+# ---------------------------------------------------------------------------------------------
+
+
+def download_safe(df: pd.DataFrame) -> pd.DataFrame:
+    """A copy of `df` whose text cells and column names a spreadsheet would not run as formulas.
+
+    Streamlit's table toolbar downloads exactly what is displayed, so the display frame itself is
+    neutralized (`csv_cell`: a leading `'` before `=`, `+`, `-`, `@`, also behind NBSP or BOM).
+    Only text columns change: numbers, times and booleans keep their types and formats.
+    """
+    out = df.rename(columns=lambda c: csv_cell(c) if isinstance(c, str) else c)
+    for column in out.columns[[not is_numeric_or_time(out[c]) for c in out.columns]]:
+        out[column] = out[column].map(csv_cell, na_action="ignore")
+    return out
+
+
+def is_numeric_or_time(series: pd.Series) -> bool:
+    kind = series.dtype.kind
+    return kind in "biufcmM" or isinstance(series.dtype, pd.DatetimeTZDtype)
+
 
 # ---------------------------------------------------------------------------------------------
 # Import

@@ -28,11 +28,13 @@ from pydantic import ValidationError
 from chatkit.domain.models import (
     ChatKitSession,
     Diagnosis,
+    ReportBody,
     SessionReport,
     SummaryReport,
     TokenUsage,
 )
 from chatkit.domain.rules import diagnose, diagnose_all
+from chatkit.domain.text import plain_text
 from chatkit.llm.answers import parse_report
 from chatkit.llm.prompts import (
     PROMPT_VERSION,
@@ -52,7 +54,7 @@ from chatkit.llm.provider import (
     LLMTimeoutError,
     OpenAICompatibleProvider,
 )
-from chatkit.llm.pseudonyms import Pseudonymizer, dataset_key
+from chatkit.llm.pseudonyms import Pseudonymizer, dataset_key, map_strings
 from chatkit.llm.runtime import get_runtime
 from chatkit.reports.cache import AnalysisCache, MemoryCache, ReportStore, messages_key
 from chatkit.reports.context import Context, coerce, coerce_all
@@ -370,7 +372,11 @@ class ChatKitAnalyzer:
         )
         disagreement = None
         if body is not None:
-            body = pseudo.restore_body(body)
+            # Field by field, in plain text only: a pseudonym inside a URL the model built stays a
+            # pseudonym, so a link cannot carry the real customer id anywhere.
+            body = ReportBody.model_validate(
+                map_strings(body.model_dump(mode="json"), lambda s: plain_text(s, restore=pseudo.restore))
+            )
             if body.root_cause.category != diagnosis.category:
                 disagreement = (
                     f"The LLM attributes this session to {body.root_cause.category.value}; the rule engine "
@@ -380,7 +386,7 @@ class ChatKitAnalyzer:
             session_id=session.id,
             diagnosis=diagnosis,
             body=body,
-            raw_text=None if body is not None else pseudo.restore(raw),
+            raw_text=None if body is not None else plain_text(raw, restore=pseudo.restore),
             disagreement=disagreement,
             provider=self.provider_name,
             model=self.model,
@@ -454,7 +460,7 @@ class ChatKitAnalyzer:
             log.warning("summary failed: %s", exc)
             return SummaryReport(**fields, text=offline_text, error=str(exc))
         await asyncio.to_thread(self._audit_summary, sessions, completion.usage)
-        text = context.pseudo.restore(completion.text).strip() or offline_text
+        text = plain_text(completion.text, restore=context.pseudo.restore).strip() or offline_text
         return SummaryReport(**fields, text=text, usage=completion.usage)
 
     def _audit_summary(self, sessions: Sequence[ChatKitSession], usage: TokenUsage) -> None:

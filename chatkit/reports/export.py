@@ -13,10 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from chatkit.domain.models import ChatKitSession, SessionReport, SummaryReport
-
-# Characters that make Excel, LibreOffice or Google Sheets treat a cell as a formula or command,
-# including the full-width forms some spreadsheets normalise.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n", "＝", "＋", "－", "＠")
+from chatkit.domain.text import csv_cell, markdown_code, markdown_text
 
 CSV_COLUMNS = [
     "session_id",
@@ -37,19 +34,6 @@ CSV_COLUMNS = [
     "from_cache",
     "error",
 ]
-
-
-def neutralize_cell(value: Any) -> Any:
-    """Text that a spreadsheet would evaluate gets a leading apostrophe; other values pass as they are.
-
-    Leading spaces are looked through because spreadsheets trim them before evaluating.
-    """
-    if not isinstance(value, str) or not value:
-        return value
-    stripped = value.lstrip(" ")
-    if value[0] in _FORMULA_START or (stripped and stripped[0] in _FORMULA_START):
-        return "'" + value
-    return value
 
 
 def report_row(
@@ -110,7 +94,7 @@ def reports_csv(
         if sid not in done
     ]
     for row in rows:
-        writer.writerow({key: neutralize_cell(value) for key, value in row.items()})
+        writer.writerow({key: csv_cell(value) for key, value in row.items()})
     return out.getvalue()
 
 
@@ -144,6 +128,6 @@ def batch_markdown(
         parts += ["---", "", text.strip(), ""]
     if errors:
         parts += ["---", "", "## Sessions not analyzed", ""]
-        parts += [f"- `{sid}`: {msg}" for sid, msg in errors.items()]
+        parts += [f"- {markdown_code(sid)}: {markdown_text(msg)}" for sid, msg in errors.items()]
         parts.append("")
     return "\n".join(parts)

@@ -15,8 +15,9 @@ from datetime import UTC, date, datetime, time, timedelta
 import pandas as pd
 import streamlit as st
 
+from chatkit.analytics import tables
 from chatkit.domain.access import Action
-from chatkit.reports.export import neutralize_cell
+from chatkit.domain.text import csv_cell
 from chatkit.store import Store
 from chatkit.web.setup import PageContext
 
@@ -108,7 +109,7 @@ def audit_csv(df: pd.DataFrame) -> str:
     for record in df.itertuples(index=False):
         writer.writerow(
             [
-                neutralize_cell(v.isoformat() if isinstance(v, datetime) else ("" if pd.isna(v) else v))
+                csv_cell(v.isoformat() if isinstance(v, datetime) else ("" if pd.isna(v) else v))
                 for v in record
             ]
         )
@@ -117,7 +118,7 @@ def audit_csv(df: pd.DataFrame) -> str:
 
 def table(ctx: PageContext, df: pd.DataFrame) -> None:
     st.dataframe(
-        df,
+        tables.download_safe(df),
         hide_index=True,
         width="stretch",
         column_config={"at": st.column_config.DatetimeColumn("at (UTC)", format="YYYY-MM-DD HH:mm:ss")},

@@ -9,6 +9,7 @@ import streamlit as st
 from chatkit.analytics import tables
 from chatkit.domain.access import Action
 from chatkit.domain.models import SessionReport, SummaryReport
+from chatkit.domain.text import markdown_text
 from chatkit.reports import export
 from chatkit.reports.analyzer import LLMError, render_report_markdown, render_summary_markdown
 from chatkit.store import JobRecord
@@ -93,7 +94,8 @@ def follow_job(ctx: PageContext, first: JobRecord) -> None:
             f" · {job.provider} / {job.model}",
         )
         if job.results:
-            st.dataframe(tables.job_results_table(job.results), hide_index=True, width="stretch", height=300)
+            results = tables.download_safe(tables.job_results_table(job.results))
+            st.dataframe(results, hide_index=True, width="stretch", height=300)
         if running and job.finished:
             st.rerun()  # the whole page: stop polling, show the summary and downloads
 
@@ -110,7 +112,7 @@ def job_outcome(ctx: PageContext, job: JobRecord) -> None:
         st.info(f"Stopped after {job.done:,} of {job.total:,} sessions; their results are kept below.")
     else:
         st.error(
-            f"The job failed after {job.done:,} of {job.total:,} sessions: {job.error or 'no detail'}. "
+            f"The job failed after {job.done:,} of {job.total:,} sessions: {markdown_text(job.error or 'no detail')}. "
             "Its results so far are kept; start a new batch to retry (finished sessions come from the cache).",
             icon=":material/error:",
         )
@@ -130,7 +132,8 @@ def job_outcome(ctx: PageContext, job: JobRecord) -> None:
             st.session_state[memo_key] = summary
     if summary is not None:
         with st.container(border=True):
-            st.markdown(tables.demoted(render_summary_markdown(summary)))
+            hosts = ctx.settings.render_link_allow_hosts
+            st.markdown(tables.demoted(render_summary_markdown(summary, allow_hosts=hosts)))
     if reports or errors:
         _downloads(ctx, job, reports, errors, summary)
 
@@ -152,9 +155,10 @@ def _downloads(
         "model": job.model,
         "created_at": job.created_at.isoformat(),
     }
+    hosts = ctx.settings.render_link_allow_hosts
     markdown = export.batch_markdown(
-        render_summary_markdown(summary) if summary else "_No summary was made._",
-        [render_report_markdown(r) for r in reports],
+        render_summary_markdown(summary, allow_hosts=hosts) if summary else "_No summary was made._",
+        [render_report_markdown(r, allow_hosts=hosts) for r in reports],
         errors=errors,
     )
     cols = st.columns(3)
@@ -198,7 +202,9 @@ def _summarize(ctx: PageContext, job: JobRecord, reports: Sequence[SessionReport
     try:
         return ctx.analyzer.summarize(sessions, reports)
     except LLMError as exc:
-        st.error(f"The summary could not be made: {exc}. Try again later.", icon=":material/error:")
+        st.error(
+            f"The summary could not be made: {markdown_text(exc)}. Try again later.", icon=":material/error:"
+        )
         return None
 
 
@@ -219,7 +225,8 @@ def past_jobs(ctx: PageContext, limit: int = 15) -> None:
                 params["ds"] = job.dataset_id
             page_link(
                 "batch",
-                f"{job.created_at:%Y-%m-%d %H:%M} · {names.get(job.dataset_id or '', 'deleted data set')} · "
+                f"{job.created_at:%Y-%m-%d %H:%M} · "
+                f"{markdown_text(names.get(job.dataset_id or '', 'deleted data set'))} · "
                 f"{job.done:,}/{job.total:,} · {job.status} · {job.provider}",
                 ":material/history:",
                 params,

@@ -9,9 +9,11 @@ from collections.abc import Sequence
 import pandas as pd
 import streamlit as st
 
+from chatkit.analytics import tables
 from chatkit.domain import sample
 from chatkit.domain.access import Action
 from chatkit.domain.models import ImportResult
+from chatkit.domain.text import markdown_text
 from chatkit.ingest import import_files
 from chatkit.settings import Settings
 from chatkit.store import DatasetInfo
@@ -38,15 +40,17 @@ def import_once(files: Sequence[tuple[str, bytes]], settings: Settings) -> Impor
 
 def datasets_table(datasets: Sequence[DatasetInfo]) -> None:
     st.dataframe(
-        pd.DataFrame(
-            {
-                "name": d.name,
-                "sessions": d.session_count,
-                "imported (UTC)": d.created_at,
-                "files": ", ".join(d.source_files),
-                "id": d.id,
-            }
-            for d in datasets
+        tables.download_safe(
+            pd.DataFrame(
+                {
+                    "name": d.name,
+                    "sessions": d.session_count,
+                    "imported (UTC)": d.created_at,
+                    "files": ", ".join(d.source_files),
+                    "id": d.id,
+                }
+                for d in datasets
+            )
         ),
         hide_index=True,
         width="stretch",
@@ -61,7 +65,7 @@ def dataset_row(ctx: PageContext, dataset: DatasetInfo) -> None:
     with link_col:
         page_link(
             "overview",
-            f"Open **{dataset.name}** ({dataset.session_count:,} sessions)",
+            f"Open **{markdown_text(dataset.name)}** ({dataset.session_count:,} sessions)",
             ":material/open_in_new:",
             {"ds": dataset.id},
         )
@@ -78,7 +82,7 @@ def dataset_row(ctx: PageContext, dataset: DatasetInfo) -> None:
         args=(ctx, dataset.id),
     )
     with delete_col.popover("Delete", icon=":material/delete:"):
-        st.write(f"Delete **{dataset.name}**? Links to it will say it no longer exists.")
+        st.markdown(f"Delete **{markdown_text(dataset.name)}**? Links to it will say it no longer exists.")
         if st.button("Delete for good", key=f"delete_{dataset.id}", type="primary"):
             delete_dataset(ctx, dataset.id)
             st.rerun()

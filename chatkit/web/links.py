@@ -15,6 +15,7 @@ from typing import Any
 
 from chatkit.analytics import frame
 from chatkit.domain.models import parse_timestamp
+from chatkit.domain.text import ECHO_CHARS, markdown_code, markdown_text
 
 # Query parameter -> Filters field, for the list-valued filters.
 LIST_PARAMS = {"cat": "categories", "wf": "workflows", "cust": "customers", "status": "statuses"}
@@ -63,14 +64,14 @@ def parse_link(params: Mapping[str, Sequence[str]]) -> LinkState:
             try:
                 moment = parse_timestamp(values[-1])
             except ValueError as exc:
-                state.notices.append(f"`{key}` was ignored: {exc}.")
+                state.notices.append(f"`{key}` was ignored: {markdown_text(exc, limit=ECHO_CHARS)}.")
                 continue
             if key == "from":
                 start = moment
             else:
                 end = moment
         else:
-            state.notices.append(f"Unknown link parameter `{short(key)}` was ignored.")
+            state.notices.append(f"Unknown link parameter {short(key)} was ignored.")
     if start and end and start > end:
         state.notices.append("`from` is after `to`, so the time filter was ignored.")
         start = end = None
@@ -92,9 +93,9 @@ def _valid_list(key: str, values: list[str], notices: list[str]) -> list[str]:
 
 
 def short(text: str, limit: int = 40) -> str:
-    """A value from the URL, safe to quote in Markdown code and short enough for a notice."""
-    text = text.replace("`", "'")
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """A value from the URL as Markdown inline code, short enough for a notice (a bounded echo): shown
+    exactly, whatever backticks or markup it holds."""
+    return markdown_code(text, limit=limit)
 
 
 def link_params(state: LinkState) -> dict[str, list[str]]:

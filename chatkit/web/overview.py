@@ -8,6 +8,7 @@ from typing import Any
 import streamlit as st
 
 from chatkit.analytics import tables
+from chatkit.domain.text import markdown_code, markdown_text
 from chatkit.web import caches
 from chatkit.web.nav import page_link
 from chatkit.web.setup import PageContext
@@ -17,7 +18,7 @@ from chatkit.web.state import carry_params
 def dataset_caption(ctx: PageContext) -> str:
     assert ctx.dataset is not None
     d = ctx.dataset
-    text = f"**{d.name}** · {d.session_count:,} sessions · imported {d.created_at:%Y-%m-%d %H:%M} UTC"
+    text = f"**{markdown_text(d.name)}** · {d.session_count:,} sessions · imported {d.created_at:%Y-%m-%d %H:%M} UTC"
     return text + (" · filtered (see the sidebar)" if ctx.filtering else "")
 
 
@@ -101,7 +102,7 @@ def session_table(ctx: PageContext, picks: Sequence[tables.ChartPick | None], fr
     more = f" (the {tables.TABLE_LIMIT:,} most severe shown)" if total > tables.TABLE_LIMIT else ""
     st.caption(f"{total:,} sessions{more}. Select a row to open its session.")
     event = st.dataframe(
-        table,
+        tables.download_safe(table),  # rows are read back from `table`, with the ids as they are
         key="ov_table",
         on_select="rerun",
         selection_mode="single-row",
@@ -122,7 +123,7 @@ def session_table(ctx: PageContext, picks: Sequence[tables.ChartPick | None], fr
         session_id = str(table.iloc[rows[0]]["session_id"])
         page_link(
             "session",
-            f"Open session **{session_id}**",
+            f"Open session {markdown_code(session_id)}",
             ":material/open_in_new:",
             carry_params(sid=session_id),
         )
@@ -177,8 +178,9 @@ def what_if_panel(ctx: PageContext) -> None:
         st.caption(result.describe())
         quotes = caches.quotes(dataset_id, filters_json, store, workflow)
         if quotes:
-            st.markdown("**What would have prevented them**\n" + "\n".join(f"- {q}" for q in quotes))
+            quoted = "\n".join(f"- {markdown_text(q)}" for q in quotes)
+            st.markdown("**What would have prevented them**\n" + quoted)
         thresholds = caches.thresholds(dataset_id, filters_json, store, workflow)
-        st.dataframe(tables.threshold_table(thresholds), hide_index=True)
+        st.dataframe(tables.download_safe(tables.threshold_table(thresholds)), hide_index=True)
 
     panel()

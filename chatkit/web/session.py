@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from chatkit.analytics import tables
 from chatkit.domain.access import Action
 from chatkit.domain.models import ChatKitSession, Diagnosis, SessionReport
+from chatkit.domain.text import markdown_code, markdown_text
 from chatkit.reports.analyzer import LLMAuthError, LLMError
 from chatkit.web import caches, state
 from chatkit.web.setup import PageContext
@@ -64,11 +65,13 @@ def diagnosis_card(diagnosis: Diagnosis) -> None:
         f"{diagnosis.category.value} · {diagnosis.severity.value} · confidence {diagnosis.confidence:.0%}",
         color=_SEVERITY_COLOR.get(diagnosis.severity.value, "gray"),
     )
-    st.markdown("\n".join(f"- {e}" for e in diagnosis.evidence) or "_No evidence recorded._")
+    # Evidence quotes the session's own `reason`: shown literally, never as Markdown.
+    st.markdown("\n".join(f"- {markdown_text(e)}" for e in diagnosis.evidence) or "_No evidence recorded._")
     if diagnosis.missing_fields:
-        st.caption("Fields that would decide it: " + ", ".join(f"`{f}`" for f in diagnosis.missing_fields))
+        fields = ", ".join(markdown_code(f) for f in diagnosis.missing_fields)
+        st.caption("Fields that would decide it: " + fields)
     for flag in diagnosis.flags:
-        st.warning(flag, icon=":material/flag:")
+        st.warning(markdown_text(flag), icon=":material/flag:")
 
 
 def session_report(ctx: PageContext, session: ChatKitSession, *, fresh: bool) -> SessionReport | None:
@@ -110,12 +113,14 @@ def session_report(ctx: PageContext, session: ChatKitSession, *, fresh: bool) ->
             )
             return None
         except LLMError as exc:
-            st.error(f"The analysis failed: {exc}. Try again in a minute.", icon=":material/error:")
+            st.error(
+                f"The analysis failed: {markdown_text(exc)}. Try again in a minute.", icon=":material/error:"
+            )
             return None
         st.session_state["ui_report"] = (memo_key, report)
     if report.error:  # on every run, also when the report comes from the memo
         st.warning(
-            f"The LLM could not analyze this session ({report.error}); the rule engine's diagnosis is "
+            f"The LLM could not analyze this session ({markdown_text(report.error)}); the rule engine's diagnosis is "
             "shown. Try **Analyze again** later.",
             icon=":material/warning:",
         )

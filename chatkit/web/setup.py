@@ -237,7 +237,7 @@ def _resolve_dataset(link: LinkState, datasets: list[DatasetInfo]) -> DatasetInf
         if link.dataset_id in by_id:
             return by_id[link.dataset_id]
         st.error(
-            f"The data set `{short(link.dataset_id)}` in this link no longer exists in this store "
+            f"The data set {short(link.dataset_id)} in this link no longer exists in this store "
             "(it was deleted, or the link comes from another installation). "
             + ("Pick a data set in the sidebar." if datasets else "Import data on the Import page."),
             icon=":material/folder_off:",

@@ -45,7 +45,7 @@ def test_requests_vs_limit(frame):
         assert trace.marker.color == CATEGORY_COLORS[category]
         ids = {row[0] for row in trace.customdata}
         assert ids <= set(rows.loc[rows["category"] == category, "session_id"])
-        assert "customdata[0]" in trace.hovertemplate
+        assert "customdata[1]" in trace.hovertemplate  # the id as hover text; [0] is read back on select
     (line,) = [t for t in fig.data if t.mode == "lines"]
     assert list(line.x) == list(line.y)  # y = x
     assert line.x[0] == 0
@@ -58,7 +58,7 @@ def test_points_follow_the_frame(frame):
     fig = charts.requests_vs_limit(frame)
     trace = next(t for t in fig.data if t.name == CATEGORY_LABELS["rate_limited"])
     by_id = frame.set_index("session_id")
-    for (session_id, _), x, y in zip(trace.customdata, trace.x, trace.y, strict=True):
+    for (session_id, _, _), x, y in zip(trace.customdata, trace.x, trace.y, strict=True):
         assert by_id.loc[session_id, "rate_limit"] == x
         assert by_id.loc[session_id, "requests"] == y
         assert y > x or by_id.loc[session_id, "reason"] is not pd.NA
@@ -66,11 +66,11 @@ def test_points_follow_the_frame(frame):
 
 def test_hover_shows_utilization_and_survives_limit_zero(frame):
     fig = charts.requests_vs_limit(frame)
-    texts = {row[1] for t in _points(fig) for row in t.customdata}
+    texts = {row[2] for t in _points(fig) for row in t.customdata}
     assert "undefined (limit 0)" in texts  # the sample has sessions with a limit of 0
     s1 = next(t for t in _points(fig) if t.name == CATEGORY_LABELS["rate_limited"]).customdata[0]
     row = frame.set_index("session_id").loc[s1[0]]
-    assert s1[1] == f"{row['utilization'] * 100:.0f} %"
+    assert s1[2] == f"{row['utilization'] * 100:.0f} %"
 
 
 def test_scattergl_above_threshold():
@@ -156,3 +156,34 @@ def test_only_active_sessions_is_empty_for_cancellation_charts(frame):
     active = frame[frame["category"] == "active"]
     assert len(charts.cancellations_over_time(active).data) == 0
     assert len(charts.top_cancellations(active).data) == 0
+
+
+def test_labels_from_data_are_shown_not_obeyed_by_plotly(frame):
+    """Plotly reads `<a href>`, `<img>`-ish tags and entities in tick labels, trace names and hover
+    text: every id, workflow and customer name reaches a figure through plotly_text, while the keys
+    a selection reads back (bar y values, customdata[0]) stay the data's own."""
+    hostile = '<a href="http://127.0.0.1:9/x">click</a>&amp;'
+    df = frame.assign(
+        session_id=[f"{hostile}{i}" for i in range(len(frame))], workflow_id=hostile, customer_id=hostile
+    )
+    figures = [
+        charts.requests_vs_limit(df),
+        charts.utilization_by_workflow(df),
+        charts.ttl_vs_time_to_end(df),
+        charts.top_cancellations(df, by="workflow_id"),
+        charts.top_cancellations(df, by="customer_id"),
+    ]
+    for fig in figures:
+        shown = [fig.layout.yaxis.ticktext or (), *(getattr(t, "name", None) or "" for t in fig.data)]
+        for trace in fig.data:
+            if trace.customdata is not None:
+                shown += [row[1] if not isinstance(row, str) else row for row in trace.customdata]
+        text = " ".join(str(v) for v in shown)
+        assert "<a " not in text and "href" not in text.replace("&lt;a href", "")
+    bars = figures[3].data[0]
+    assert set(bars.y) == {hostile} and "&lt;a href" in bars.customdata[0]
+    assert list(figures[3].layout.yaxis.ticktext) == [
+        '&lt;a href="http://127.0.0.1:9/x"&gt;click&lt;/a&gt;&amp;amp;'
+    ]
+    points = [row for t in figures[0].data if t.customdata is not None for row in t.customdata]
+    assert points and all(row[0].startswith(hostile) and row[1].startswith("&lt;a") for row in points)

