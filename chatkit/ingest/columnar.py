@@ -252,14 +252,9 @@ class _CsvColumns:
             ),
         )
         chunks: list[pa.RecordBatch] = []
-        quoted_newline = False
         for batch in batches:
             chunks.append(batch)
-            quoted_newline = quoted_newline or any(
-                pc.any(pc.match_substring(col, "\n")).as_py() or pc.any(pc.match_substring(col, "\r")).as_py()
-                for col in batch.columns
-            )
-        if ragged and (quoted_newline or "\r" in text):
+        if ragged and ("\r" in text or _line_breaks_in_cells(chunks)):
             return "ragged rows and quoted line breaks together"
         rows = self._row_numbers(data, ragged, sum(b.num_rows for b in chunks))
         if rows is None:
@@ -284,20 +279,18 @@ class _CsvColumns:
         self._ragged_at: list[int] = []
         if not ragged:
             return np.arange(2, valid + 2, dtype=np.int64)
-        position = data.find(b"\n") + 1
-        line = 2
+        position = data.find(b"\n")  # the header's line end: every line searched starts after one
+        line = 1
         for text in ragged:
-            needle = text.encode("utf-8")
-            while True:
-                end = data.find(b"\n", position)
-                end = len(data) if end < 0 else end
-                if data[position:end].rstrip(b"\r") == needle:
-                    break
-                if end >= len(data):
-                    return None
-                position, line = end + 1, line + 1
+            needle = b"\n" + text.encode("utf-8")
+            found = data.find(needle + b"\n", position)
+            if found < 0 and data.endswith(needle) and len(data) - len(needle) >= position:
+                found = len(data) - len(needle)
+            if found < 0:
+                return None
+            line += data.count(b"\n", position, found + 1)
             self._ragged_at.append(line)
-            position, line = end + 1, line + 1
+            position = found + len(needle)
         total = valid + len(ragged)
         numbers = np.arange(2, total + 2, dtype=np.int64)
         return np.delete(numbers, np.asarray(self._ragged_at, dtype=np.int64) - 2)
@@ -407,6 +400,12 @@ class _CsvColumns:
             fast_rows=self.fast,
             row_path_rows=self.slow,
         )
+
+
+def _line_breaks_in_cells(chunks: list[pa.RecordBatch]) -> bool:
+    return any(
+        pc.any(pc.match_substring_regex(col, "[\r\n]")).as_py() for batch in chunks for col in batch.columns
+    )
 
 
 def _np(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:

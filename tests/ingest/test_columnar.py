@@ -158,3 +158,17 @@ def test_a_bad_row_keeps_its_precise_message() -> None:
     assert (error.location, error.session_id, error.field) == ("row 22", "cksess_20", "current_requests")
     assert "whole number" in error.message
     assert got.row_path_rows == 1 and got.fast_rows == 49
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "id,status\ncksess_a,active\ncksess_b,active,9\n\ncksess_c\ncksess_b,active,9",  # ragged last line
+        "id,status\ncksess_b,active,9\ncksess_a,active\ncksess_b,active,9\n",  # the same ragged line twice
+        'id,reason\ncksess_a,"two\nlines"\ncksess_b,x,y\n',  # a quoted line break and a ragged row
+        "id,status\r\ncksess_a,active\r\ncksess_b,active,9\r\n",
+    ],
+)
+def test_ragged_rows_keep_their_row_numbers(text: str) -> None:
+    got = assert_same("r.csv", text.encode())
+    assert any("cells but the header has" in e.message for e in got.errors)
