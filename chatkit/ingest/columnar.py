@@ -254,7 +254,10 @@ class _CsvColumns:
         chunks: list[pa.RecordBatch] = []
         for batch in batches:
             chunks.append(batch)
-        if ragged and ("\r" in text or _line_breaks_in_cells(chunks)):
+        records = 1 + len(ragged) + sum(b.num_rows for b in chunks)
+        lines = data.count(b"\n") + (not data.endswith(b"\n"))
+        # More lines than records: a quoted cell holds a line break, and a line is no longer a row.
+        if ragged and ("\r" in text or lines != records):
             return "ragged rows and quoted line breaks together"
         rows = self._row_numbers(data, ragged, sum(b.num_rows for b in chunks))
         if rows is None:
@@ -400,12 +403,6 @@ class _CsvColumns:
             fast_rows=self.fast,
             row_path_rows=self.slow,
         )
-
-
-def _line_breaks_in_cells(chunks: list[pa.RecordBatch]) -> bool:
-    return any(
-        pc.any(pc.match_substring_regex(col, "[\r\n]")).as_py() for batch in chunks for col in batch.columns
-    )
 
 
 def _np(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
