@@ -18,6 +18,7 @@ paths give the same facts, errors and warnings.
 from __future__ import annotations
 
 import io
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,7 +42,7 @@ from chatkit.ingest import csv_reader
 from chatkit.ingest.decode import DEFAULT_MAX_BYTES, decode
 from chatkit.ingest.importer import _sorted, import_bytes
 from chatkit.ingest.parsed import Parsed
-from chatkit.ingest.sniff import sniff
+from chatkit.ingest.sniff import looks_jsonl, sniff
 from chatkit.ingest.validate import config_field, validate_one
 
 TABLE_SCHEMA = SESSION_SCHEMA.append(pa.field("has_config_warning", pa.bool_(), nullable=False))
@@ -148,17 +149,40 @@ def import_columnar(
     max_field_bytes: int = csv_reader.DEFAULT_MAX_FIELD_BYTES,
     block_bytes: int = BLOCK_BYTES,
 ) -> ColumnarImport:
-    """`import_bytes` of one file, as columns; CSV by columns, anything else by today's importer."""
+    """`import_bytes` of one file, as columns: CSV and JSONL by columns, a JSON document by today's
+    importer."""
     parsed = Parsed(name)
     text = decode(data, parsed, max_bytes)
     sniffed = sniff(text, Parsed(name)) if text is not None else None
-    if text is None or sniffed is None or sniffed.format != "csv":
-        return _whole_file(name, data, max_bytes, max_field_bytes, "not a CSV")
+    if text is None or sniffed is None:
+        return _whole_file(name, data, max_bytes, max_field_bytes, "nothing to read")
+    if sniffed.format != "csv":
+        if not _is_jsonl(sniffed.text, sniffed.start, sniffed.format):
+            return _whole_file(name, data, max_bytes, max_field_bytes, "a JSON document")
+        from chatkit.ingest.jsonl_columns import read_jsonl  # it builds on this module
+
+        return read_jsonl(name, sniffed.text, parsed)
     reader = _CsvColumns(name, sniffed.text, parsed, max_field_bytes, block_bytes)
     why = reader.read()
     if why is not None:
         return _whole_file(name, data, max_bytes, max_field_bytes, why)
     return reader.finish()
+
+
+def _is_jsonl(text: str, start: int, format: str) -> bool:
+    """Would `parse_json` hand this text to `parse_jsonl`? (The same test: the first value ends
+    before the text does, or the first lines look like JSONL.)"""
+    if format == "jsonl":
+        return True
+    if text[start] != "{":
+        return False
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as exc:
+        return exc.msg.startswith("Extra data") or looks_jsonl(text, start)
+    except (ValueError, RecursionError):
+        return False
+    return False
 
 
 def _whole_file(name: str, data: bytes, max_bytes: int, max_field_bytes: int, why: str) -> ColumnarImport:
@@ -376,33 +400,36 @@ class _CsvColumns:
             one = _work_row(session, row_number)
             self.parts.append(one)
 
-    # ---- the merge and the result ----------------------------------------------------------------
     def finish(self) -> ColumnarImport:
-        parsed = self.parsed
-        if parsed.rows == 0 and not parsed.issues:
-            parsed.warn("the CSV has a header row but no data rows")
-        if not parsed.added and not parsed.issues:
-            parsed.warn("the file holds no sessions")
-        work = pa.concat_tables(self.parts).combine_chunks() if self.parts else _WORK.empty_table()
-        work = work.sort_by("row") if self.slow else work
-        table, merge_warnings, last_rows = _merge(work, self.name)
-        config, warned = _config_warnings(table, last_rows, self.name)
-        table = _session_table(table, warned)
-        issues = parsed.issues
-        order = {self.name: 0}
-        errors = _sorted(self.errors + [i for i in issues if i.level == IssueLevel.error], order)
-        warnings = _sorted(
-            merge_warnings + config + [i for i in issues if i.level == IssueLevel.warning], order
-        )
-        return ColumnarImport(
-            table=table,
-            errors=errors,
-            warnings=warnings,
-            files=[self.name],
-            rows_read=parsed.rows,
-            fast_rows=self.fast,
-            row_path_rows=self.slow,
-        )
+        if self.parsed.rows == 0 and not self.parsed.issues:
+            self.parsed.warn("the CSV has a header row but no data rows")
+        return _finish(self.parsed, self.errors, self.parts, self.fast, self.slow, "row")
+
+
+def _finish(
+    parsed: Parsed, errors: list[ImportIssue], parts: list[pa.Table], fast: int, slow: int, word: str
+) -> ColumnarImport:
+    """The merge, the configuration warnings and today's order of issues (`importer._finish`)."""
+    if not parsed.added and not parsed.issues:
+        parsed.warn("the file holds no sessions")
+    work = pa.concat_tables(parts).combine_chunks() if parts else _WORK.empty_table()
+    work = work.sort_by("row") if slow else work
+    table, merge_warnings, last_rows = _merge(work, parsed.name, word)
+    config, warned = _config_warnings(table, last_rows, parsed.name, word)
+    table = _session_table(table, warned)
+    issues = parsed.issues
+    order = {parsed.name: 0}
+    errors = _sorted(errors + [i for i in issues if i.level == IssueLevel.error], order)
+    warnings = _sorted(merge_warnings + config + [i for i in issues if i.level == IssueLevel.warning], order)
+    return ColumnarImport(
+        table=table,
+        errors=errors,
+        warnings=warnings,
+        files=[parsed.name],
+        rows_read=parsed.rows,
+        fast_rows=fast,
+        row_path_rows=slow,
+    )
 
 
 def _np(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -502,7 +529,7 @@ _CONFLICTS = (
 )
 
 
-def _merge(work: pa.Table, name: str) -> tuple[pa.Table, list[ImportIssue], np.ndarray]:
+def _merge(work: pa.Table, name: str, word: str) -> tuple[pa.Table, list[ImportIssue], np.ndarray]:
     """One row per id in order of first appearance (`merge_lifecycle`'s rule), its conflict warnings,
     and each id's last row (where its configuration warnings point)."""
     ids = work.column("id").to_pandas()
@@ -512,7 +539,7 @@ def _merge(work: pa.Table, name: str) -> tuple[pa.Table, list[ImportIssue], np.n
         return work, [], rows
     single = work.filter(pa.array(~repeated))
     group = work.filter(pa.array(repeated)).to_pandas(timestamp_as_object=False)
-    warnings = _conflicts(group, name)
+    warnings = _conflicts(group, name, word)
     terminal = group["status"].isin(TERMINAL_STATUSES)
     group["terminal"] = group["status"].where(terminal)
     group["other"] = group["status"].where(~terminal & group["status"].notna())
@@ -530,7 +557,7 @@ def _merge(work: pa.Table, name: str) -> tuple[pa.Table, list[ImportIssue], np.n
     return both.take(pa.array(order)), warnings, last[order]
 
 
-def _conflicts(group: pd.DataFrame, name: str) -> list[ImportIssue]:
+def _conflicts(group: pd.DataFrame, name: str, word: str) -> list[ImportIssue]:
     out: list[tuple[int, int, ImportIssue]] = []
     for rank, (label, column) in enumerate(_CONFLICTS):
         values = group[column]
@@ -542,11 +569,11 @@ def _conflicts(group: pd.DataFrame, name: str) -> list[ImportIssue]:
         for index in np.flatnonzero(differ.to_numpy()):
             now, before = known.iloc[index], previous.iloc[index]
             value, old = _py(now["value"]), _py(before["value"])
-            source, old_source = f"{name}:row {int(now['row'])}", f"{name}:row {int(before['row'])}"
+            source, old_source = f"{name}:{word} {int(now['row'])}", f"{name}:{word} {int(before['row'])}"
             issue = ImportIssue(
                 level=IssueLevel.warning,
                 file=name,
-                location=f"row {int(now['row'])}",
+                location=f"{word} {int(now['row'])}",
                 session_id=now["id"],
                 field=label,
                 message=(
@@ -564,7 +591,7 @@ def _py(value: Any) -> Any:
 
 
 def _config_warnings(
-    work: pa.Table, last_rows: np.ndarray, name: str
+    work: pa.Table, last_rows: np.ndarray, name: str, word: str
 ) -> tuple[list[ImportIssue], np.ndarray]:
     """`ChatKitSession.config_warnings` of every merged session, by columns (text only where one
     fires), and which sessions have one."""
@@ -597,7 +624,7 @@ def _config_warnings(
             ImportIssue(
                 level=IssueLevel.warning,
                 file=name,
-                location=f"row {int(last_rows[i])}",
+                location=f"{word} {int(last_rows[i])}",
                 session_id=session_id,
                 field=config_field(text),
                 message=text,

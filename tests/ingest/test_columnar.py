@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import random
 
 import pandas as pd
@@ -35,7 +36,7 @@ def assert_same(name: str, data: bytes, **options: int) -> ColumnarImport:
     return got
 
 
-@pytest.mark.parametrize("path", sorted(FIXTURES.glob("*.csv")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", sorted(FIXTURES.glob("*.[cj]s[vo]*")), ids=lambda p: p.name)
 def test_fixtures_give_todays_result(path) -> None:
     assert_same(path.name, path.read_bytes())
 
@@ -145,9 +146,9 @@ def test_generated_csvs_give_todays_result(data: bytes) -> None:
     assert_same("gen.csv", data)
 
 
-def test_not_csv_takes_todays_importer_whole() -> None:
-    got = assert_same("x.jsonl", b'{"id": "cksess_1", "status": "active"}\n{"id": "cksess_2"}\n')
-    assert got.fallback == "not a CSV"
+def test_a_json_document_takes_todays_importer_whole() -> None:
+    got = assert_same("x.json", b'[{"id": "cksess_1", "status": "active"}, {"id": "cksess_2"}]')
+    assert got.fallback == "a JSON document"
 
 
 def test_a_bad_row_keeps_its_precise_message() -> None:
@@ -172,3 +173,72 @@ def test_a_bad_row_keeps_its_precise_message() -> None:
 def test_ragged_rows_keep_their_row_numbers(text: str) -> None:
     got = assert_same("r.csv", text.encode())
     assert any("cells but the header has" in e.message for e in got.errors)
+
+
+def _sample_jsonl(n: int, seed: int) -> bytes:
+    records = sample_records(n, seed=seed)
+    lines = []
+    for i, record in enumerate(records):
+        if i % 5 == 1 and record["status"] != "active":
+            pair = {k: record[k] for k in ("id", "object", "workflow", "user") if k in record}
+            lines.append(json.dumps(pair | {"status": "active", "user": "someone_else"}))
+        if i % 17 == 3:
+            record["current_requests"] = 2.5
+        if i % 19 == 4:
+            record["created_at"] = "yesterday"
+        line = json.dumps(record)
+        lines.append(line[: len(line) // 2] if i % 29 == 6 else line)
+    lines.insert(3, "# a comment line")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_sample_jsonl_mostly_takes_the_fast_path() -> None:
+    got = assert_same("s.jsonl", _sample_jsonl(500, 3))
+    assert got.fallback is None
+    assert got.fast_rows > 5 * got.row_path_rows > 0
+    assert any("conflicting records" in w.message and w.field == "user" for w in got.warnings)
+
+
+_JSON_VALUE = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 2**54),
+    st.sampled_from([0, 7, 1712346000, 1712346000123, 99999999999, 1e3, 2.5, float("nan")]),
+    st.sampled_from(
+        [
+            "", " ", "active", "Cancelled", "expired", "wf_a", "chatkit.session", "chatkit.thread",
+            "2026-01-01T10:00:00Z", "2026-02-30T10:00:00Z", "2026-01-01T10:00:00.123+00:00",
+            "2026-01-01 10:00:00", "1712346000", "Rate limit exceeded",
+        ]
+    ),
+    st.text(max_size=5),
+)  # fmt: skip
+_JSON_KEYS = [
+    "status", "object", "user", "reason", "max_requests_per_1_minute", "current_requests", "ttl_seconds",
+    "created_at", "expires_at", "cancelled_at", "client_secret", "extra", "status_history",
+]  # fmt: skip
+
+
+@st.composite
+def _jsonl_files(draw: st.DrawFn) -> bytes:
+    lines = []
+    for _ in range(draw(st.integers(1, 10))):
+        record = {"id": draw(_IDS)} if draw(st.integers(0, 9)) else {}
+        for key in draw(st.lists(st.sampled_from(_JSON_KEYS), max_size=6, unique=True)):
+            record[key] = draw(_JSON_VALUE)
+        if draw(st.booleans()):
+            record["workflow"] = {"id": draw(_JSON_VALUE), "version": draw(_JSON_VALUE)}
+        if draw(st.booleans()):
+            record["rate_limits"] = {"max_requests_per_1_minute": draw(_JSON_VALUE)}
+        if draw(st.booleans()):
+            record["scope"] = {"customer_id": draw(_JSON_VALUE)}
+        if draw(st.booleans()):
+            record["chatkit_configuration"] = {"history": {"enabled": draw(_JSON_VALUE)}}
+        lines.append(json.dumps(record) if draw(st.integers(0, 9)) else "{broken")
+    return ("\n".join(lines) + "\n").encode()
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_jsonl_files())
+def test_generated_jsonl_gives_todays_result(data: bytes) -> None:
+    assert_same("gen.jsonl", data)
