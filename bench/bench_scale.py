@@ -249,7 +249,7 @@ def _pipeline(path: str) -> dict[str, Any]:
 
 
 def _columnar(path: str) -> dict[str, Any]:
-    """Part 2: the columnar CSV import + the facts table from columns, then the store's parquet
+    """Part 2: the columnar CSV or JSONL import + the facts table from columns, then the store's parquet
     save and reopen of that frame (timed apart, in the note)."""
     from chatkit.analytics.facts import facts_frame_from_columns
     from chatkit.ingest.columnar import import_columnar
@@ -384,6 +384,7 @@ def run(sizes: tuple[int, ...], pipeline_max: int, *, in_process: bool = False) 
             step("pyarrow.csv.read_csv", "pa_csv", files["csv"])
             step("pyarrow.json.read_json", "pa_json", files["jsonl"], files["flat"])
             step(_COLUMNAR_CSV, "columnar", files["csv"])
+            step(_COLUMNAR_JSONL, "columnar", files["jsonl"])
             if n <= pipeline_max:
                 step("today: JSONL import + facts table", "pipeline", files["jsonl"])
                 step("today: CSV import + facts table", "pipeline", files["csv"])
@@ -407,6 +408,7 @@ def run(sizes: tuple[int, ...], pipeline_max: int, *, in_process: bool = False) 
 
 _LEAN = "rules by column, without evidence (what the facts table needs)"
 _COLUMNAR_CSV = "columnar: CSV import + facts table"
+_COLUMNAR_JSONL = "columnar: JSONL import + facts table"
 _ROWS = [
     ("json.loads per line", None),
     ("pandas.read_csv", None),
@@ -415,6 +417,7 @@ _ROWS = [
     ("today: JSONL import + facts table", "json.loads per line"),
     ("today: CSV import + facts table", "pandas.read_csv"),
     (_COLUMNAR_CSV, "pandas.read_csv"),
+    (_COLUMNAR_JSONL, "json.loads per line"),
     ("rules row-wise: diagnose_all", "pandas.read_csv"),
     ("rules by column: diagnose_columns", "pandas.read_csv"),
     (_LEAN, "pandas.read_csv"),
