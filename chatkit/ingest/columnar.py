@@ -29,7 +29,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
-from chatkit.analytics.columnar_rules import SESSION_SCHEMA, session_columns
 from chatkit.domain.lifecycle import TERMINAL_STATUSES
 from chatkit.domain.models import (
     API_MIN_RATE_LIMIT,
@@ -46,10 +45,29 @@ from chatkit.ingest.parsed import Parsed
 from chatkit.ingest.sniff import looks_jsonl, sniff
 from chatkit.ingest.validate import config_field, validate_one
 
-TABLE_SCHEMA = SESSION_SCHEMA.append(pa.field("has_config_warning", pa.bool_(), nullable=False))
+_TS = pa.timestamp("us", tz="UTC")
+# `chatkit.analytics.columnar_rules.SESSION_SCHEMA` (ingest may not import analytics: the layers are
+# siblings; tests/ingest/test_columnar.py asserts the two are equal) and the facts table's
+# `has_config_warning`.
+TABLE_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("status", pa.string()),
+        pa.field("workflow_id", pa.string()),
+        pa.field("workflow_version", pa.string()),
+        pa.field("customer_id", pa.string()),
+        pa.field("rate_limit", pa.int64()),
+        pa.field("requests", pa.int64()),
+        pa.field("ttl_seconds", pa.int64()),
+        pa.field("created_at", _TS),
+        pa.field("expires_at", _TS),
+        pa.field("cancelled_at", _TS),
+        pa.field("reason", pa.string()),
+        pa.field("has_config_warning", pa.bool_(), nullable=False),
+    ]
+)
 BLOCK_BYTES = 16 << 20  # one chunk of the file at a time: the raw cells of a chunk are freed after it
 
-_TS = pa.timestamp("us", tz="UTC")
 _MIN_S, _MAX_S = 946_684_800, 4_102_444_800  # parse_timestamp's range: years 2000-2099
 _COUNT = r"^(?:0|[1-9]\d{0,14})(?:\.0{1,6})?$"
 _EPOCH = r"^(?:[1-9]\d{8,9}|[1-9]\d{11,12})(?:\.0)?$"
@@ -201,8 +219,8 @@ def _whole_file(name: str, data: bytes, max_bytes: int, max_field_bytes: int, wh
 
 def sessions_table(sessions: list[ChatKitSession]) -> pa.Table:
     """`TABLE_SCHEMA` of validated sessions."""
-    warned = pa.array([bool(s.config_warnings()) for s in sessions], type=pa.bool_())
-    return session_columns(sessions).append_column(TABLE_SCHEMA.field("has_config_warning"), warned)
+    work = pa.Table.from_pylist([_work_values(s, i) for i, s in enumerate(sessions)], schema=_WORK)
+    return _session_table(work, np.array([bool(s.config_warnings()) for s in sessions], dtype=bool))
 
 
 class _CsvColumns:
@@ -211,6 +229,7 @@ class _CsvColumns:
         self.max_field_bytes, self.block_bytes = max_field_bytes, block_bytes
         self.errors: list[ImportIssue] = []  # validation errors, in row order
         self.parts: list[pa.Table] = []
+        self.slow_rows: list[dict[str, Any]] = []  # validated sessions of the row path
         self.fast = self.slow = 0
 
     # ---- reading ---------------------------------------------------------------------------------
@@ -397,21 +416,27 @@ class _CsvColumns:
         parsed.added += 1
         session = validate_one(record, (self.name, location), self.errors)
         if session is not None:
-            one = _work_row(session, row_number)
-            self.parts.append(one)
+            self.slow_rows.append(_work_values(session, row_number))
 
     def finish(self) -> ColumnarImport:
         if self.parsed.rows == 0 and not self.parsed.issues:
             self.parsed.warn("the CSV has a header row but no data rows")
-        return _finish(self.parsed, self.errors, self.parts, self.fast, self.slow, "row")
+        return _finish(self.parsed, self.errors, self.parts, self.slow_rows, self.fast, self.slow, "row")
 
 
 def _finish(
-    parsed: Parsed, errors: list[ImportIssue], parts: list[pa.Table], fast: int, slow: int, word: str
+    parsed: Parsed,
+    errors: list[ImportIssue],
+    parts: list[pa.Table],
+    slow_rows: list[dict[str, Any]],
+    fast: int,
+    slow: int,
+    word: str,
 ) -> ColumnarImport:
     """The merge, the configuration warnings and today's order of issues (`importer._finish`)."""
     if not parsed.added and not parsed.issues:
         parsed.warn("the file holds no sessions")
+    parts = [*parts, pa.Table.from_pylist(slow_rows, schema=_WORK)] if slow_rows else parts
     work = pa.concat_tables(parts).combine_chunks() if parts else _WORK.empty_table()
     work = work.sort_by("row") if slow else work
     table, merge_warnings, last_rows = _merge(work, parsed.name, word)
@@ -494,26 +519,26 @@ def _times(col: pa.Array, empty: np.ndarray) -> tuple[np.ndarray, pa.Array]:
     return empty | known, values
 
 
-def _work_row(session: ChatKitSession, row_number: int) -> pa.Table:
+def _work_values(session: ChatKitSession, row_number: int) -> dict[str, Any]:
     wf, scope, limits = session.workflow, session.scope, session.rate_limits
     values = {
-        "row": [row_number],
-        "id": [session.id],
-        "status": [session.status],
-        "workflow_id": [wf.id if wf else None],
-        "workflow_version": [wf.version if wf else None],
-        "scope_customer_id": [scope.customer_id if scope else None],
-        "user": [session.user],
-        "rate_top": [session.max_requests_per_1_minute],
-        "rate_nested": [limits.max_requests_per_1_minute if limits else None],
-        "requests": [session.current_requests],
-        "ttl_seconds": [session.ttl_seconds],
-        "created_at": [session.created_at],
-        "expires_at": [session.expires_at],
-        "cancelled_at": [session.cancelled_at],
-        "reason": [session.reason],
+        "row": row_number,
+        "id": session.id,
+        "status": session.status,
+        "workflow_id": wf.id if wf else None,
+        "workflow_version": wf.version if wf else None,
+        "scope_customer_id": scope.customer_id if scope else None,
+        "user": session.user,
+        "rate_top": session.max_requests_per_1_minute,
+        "rate_nested": limits.max_requests_per_1_minute if limits else None,
+        "requests": session.current_requests,
+        "ttl_seconds": session.ttl_seconds,
+        "created_at": session.created_at,
+        "expires_at": session.expires_at,
+        "cancelled_at": session.cancelled_at,
+        "reason": session.reason,
     }
-    return pa.table(values, schema=_WORK)
+    return values
 
 
 # Fields whose different non-null values across one id's records are a conflict (lifecycle.py).

@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from chatkit.domain.models import MAX_COUNT, SESSION_OBJECT, ImportIssue
 from chatkit.domain.secrets import is_secret_key
-from chatkit.ingest.columnar import _MAX_S, _MIN_S, _TS, _WORK, ColumnarImport, _finish, _work_row
+from chatkit.ingest.columnar import _MAX_S, _MIN_S, _TS, _WORK, ColumnarImport, _finish, _work_values
 from chatkit.ingest.json_reader import parse_jsonl
 from chatkit.ingest.parsed import Parsed
 from chatkit.ingest.validate import MAX_DEPTH, validate_one
@@ -47,7 +47,7 @@ def read_jsonl(name: str, text: str, parsed: Parsed) -> ColumnarImport:
     parsed.sink = sink
     parse_jsonl(text, parsed)
     sink.flush()
-    return _finish(parsed, sink.errors, sink.parts, sink.fast, sink.slow, "line")
+    return _finish(parsed, sink.errors, sink.parts, sink.slow_rows, sink.fast, sink.slow, "line")
 
 
 class _Sink:
@@ -55,6 +55,7 @@ class _Sink:
         self.name, self.parsed = name, parsed
         self.errors: list[ImportIssue] = []
         self.parts: list[pa.Table] = []
+        self.slow_rows: list[dict[str, Any]] = []
         self.fast = self.slow = 0
         self.cols: dict[str, list[Any]] = {f.name: [] for f in _WORK}
         self.iso: dict[str, list[bool]] = {k: [] for k in ("created_at", "expires_at", "cancelled_at")}
@@ -67,7 +68,7 @@ class _Sink:
             self.slow += 1
             session = validate_one(record, origin, self.errors)
             if session is not None:
-                self.parts.append(_work_row(session, line))
+                self.slow_rows.append(_work_values(session, line))
             return
         self.fast += 1
         cols = self.cols

@@ -18,11 +18,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support import FIXTURES
 
+from chatkit.analytics.columnar_rules import SESSION_SCHEMA
 from chatkit.analytics.facts import facts_frame_from_columns
 from chatkit.analytics.frame import sessions_frame
 from chatkit.domain.sample import sample_records
 from chatkit.ingest import import_bytes
-from chatkit.ingest.columnar import ColumnarImport, import_columnar
+from chatkit.ingest.columnar import TABLE_SCHEMA, ColumnarImport, import_columnar
 
 
 def assert_same(name: str, data: bytes, **options: int) -> ColumnarImport:
@@ -34,6 +35,10 @@ def assert_same(name: str, data: bytes, **options: int) -> ColumnarImport:
     assert [i.model_dump() for i in got.warnings] == [i.model_dump() for i in reference.warnings]
     assert got.rows_read == reference.rows_read
     return got
+
+
+def test_the_table_is_the_rules_input_plus_the_warning_flag() -> None:
+    assert TABLE_SCHEMA.remove(TABLE_SCHEMA.get_field_index("has_config_warning")) == SESSION_SCHEMA
 
 
 @pytest.mark.parametrize("path", sorted(FIXTURES.glob("*.[cj]s[vo]*")), ids=lambda p: p.name)
