@@ -306,7 +306,7 @@ class _CsvColumns:
         if rows is None:
             return "ragged rows the fast path cannot place"
         start = 0
-        pending = sorted(ragged_rows := list(zip(self._ragged_at, ragged, strict=True)))
+        pending = list(zip(self._ragged_at, ragged, strict=True))  # in file order, as pyarrow met them
         for batch in chunks:
             numbers = rows[start : start + batch.num_rows]
             start += batch.num_rows
@@ -316,7 +316,6 @@ class _CsvColumns:
             self._chunk(batch, numbers)
         for item in pending:
             self._ragged(*item)
-        del ragged_rows
         return None
 
     def _row_numbers(self, data: bytes, ragged: list[str], valid: int) -> np.ndarray | None:
