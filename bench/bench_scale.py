@@ -248,6 +248,36 @@ def _pipeline(path: str) -> dict[str, Any]:
     }
 
 
+def _columnar(path: str) -> dict[str, Any]:
+    """Part 2: the columnar CSV or JSONL import + the facts table from columns, then the store's parquet
+    save and reopen of that frame (timed apart, in the note)."""
+    from chatkit.analytics.facts import facts_frame_from_columns
+    from chatkit.ingest.columnar import import_columnar
+    from chatkit.store.datasets import frame_from_bytes, frame_to_bytes
+
+    def run() -> Any:
+        with open(path, "rb") as f:
+            data = f.read()
+        result = import_columnar(path, data, max_bytes=2**40)
+        del data
+        return result, facts_frame_from_columns(result.table)
+
+    (result, frame), wall, cpu = _timed(run)
+    parquet, save_wall, save_cpu = _timed(lambda: frame_to_bytes(frame))
+    _, open_wall, open_cpu = _timed(lambda: frame_from_bytes(parquet))
+    return {
+        "wall": wall,
+        "cpu": cpu,
+        "save_cpu": save_cpu,
+        "open_cpu": open_cpu,
+        "note": f"{len(frame):,} sessions, {len(result.errors):,} errors; {result.fast_rows:,} rows by "
+        f"columns, {result.row_path_rows:,} by today's row path"
+        f"{f', whole file by today: {result.fallback}' if result.fallback else ''}; "
+        f"store: parquet save {save_wall:.2f} / {save_cpu:.2f} s, reopen {open_wall:.2f} / {open_cpu:.2f} s "
+        f"(wall / cpu), {len(parquet) / 1e6:.0f} MB",
+    }
+
+
 def _prepare(jsonl: str, folder: str, tile_to: int) -> dict[str, Any]:
     """Sessions (pickled) and their SESSION_SCHEMA table (Arrow IPC), for the rules' measurements."""
     import pyarrow as pa
@@ -303,6 +333,7 @@ MEASURES: dict[str, Callable[..., dict[str, Any]]] = {
     "pa_csv": _pa_csv,
     "pa_json": _pa_json,
     "pipeline": _pipeline,
+    "columnar": _columnar,
     "prepare": _prepare,
     "rowwise": _rowwise,
     "vectorized": _vectorized,
@@ -352,6 +383,8 @@ def run(sizes: tuple[int, ...], pipeline_max: int, *, in_process: bool = False) 
             step("pandas.read_csv", "read_csv", files["csv"])
             step("pyarrow.csv.read_csv", "pa_csv", files["csv"])
             step("pyarrow.json.read_json", "pa_json", files["jsonl"], files["flat"])
+            step(_COLUMNAR_CSV, "columnar", files["csv"])
+            step(_COLUMNAR_JSONL, "columnar", files["jsonl"])
             if n <= pipeline_max:
                 step("today: JSONL import + facts table", "pipeline", files["jsonl"])
                 step("today: CSV import + facts table", "pipeline", files["csv"])
@@ -374,6 +407,8 @@ def run(sizes: tuple[int, ...], pipeline_max: int, *, in_process: bool = False) 
 
 
 _LEAN = "rules by column, without evidence (what the facts table needs)"
+_COLUMNAR_CSV = "columnar: CSV import + facts table"
+_COLUMNAR_JSONL = "columnar: JSONL import + facts table"
 _ROWS = [
     ("json.loads per line", None),
     ("pandas.read_csv", None),
@@ -381,6 +416,8 @@ _ROWS = [
     ("pyarrow.json.read_json", None),
     ("today: JSONL import + facts table", "json.loads per line"),
     ("today: CSV import + facts table", "pandas.read_csv"),
+    (_COLUMNAR_CSV, "pandas.read_csv"),
+    (_COLUMNAR_JSONL, "json.loads per line"),
     ("rules row-wise: diagnose_all", "pandas.read_csv"),
     ("rules by column: diagnose_columns", "pandas.read_csv"),
     (_LEAN, "pandas.read_csv"),

@@ -23,6 +23,9 @@ def test_scale_bench_runs_every_step_and_writes_its_table(tmp_path):
     assert "(extrapolated)" in rows["today: JSONL import + facts table"]
     assert "—" not in rows["rules by column: diagnose_columns"]
     assert "—" not in rows[bench_scale._LEAN]
+    assert "—" not in rows[bench_scale._COLUMNAR_CSV]  # the columnar import runs at every size
+    assert "—" not in rows[bench_scale._COLUMNAR_JSONL]
+    assert "by today's row path" in text and "parquet save" in text
     assert "× with evidence" in text and "× without" in text  # the row-wise / column-wise summary
     assert "lifecycle pairs" in text and "bad rows" in text
 

@@ -1,0 +1,696 @@
+"""CSV → a session table by columns: the import at a million rows, with today's messages (issue 9).
+
+Today's path makes every row a dict and a pydantic `ChatKitSession`; here the file is read in chunks
+by `pyarrow.csv` with every cell as text, and each column is checked with masks against what today's
+path would accept without a word. A row whose every cell is *plain* (an id, a known status, a whole
+number, an ISO-8601 UTC time or epoch seconds/milliseconds, text without edge whitespace, ...) becomes
+columns directly; any other row (a bad count, an unreadable date, a ragged row, odd whitespace, a
+`NaN`) is rebuilt as cells and takes today's row path (`csv_reader._row_record` → `validate_one`), so
+its errors are today's, word for word. Files the fast path does not cover (not CSV, quoted header,
+unknown columns, NUL bytes, quoted newlines together with ragged rows) go through today's importer
+whole. The lifecycle merge is a group-by over the rows whose id repeats, with the README's rule.
+
+The result is a `SESSION_SCHEMA` table plus `has_config_warning`, the input of
+`chatkit.analytics.facts.facts_frame_from_columns`. tests/ingest/test_columnar.py asserts that both
+paths give the same facts, errors and warnings.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
+
+from chatkit.domain.lifecycle import TERMINAL_STATUSES
+from chatkit.domain.models import (
+    API_MIN_RATE_LIMIT,
+    API_TTL_RANGE_S,
+    ChatKitSession,
+    ImportIssue,
+    IssueLevel,
+)
+from chatkit.domain.wording import show
+from chatkit.ingest import csv_reader
+from chatkit.ingest.decode import DEFAULT_MAX_BYTES, decode
+from chatkit.ingest.importer import _sorted, import_bytes
+from chatkit.ingest.parsed import Parsed
+from chatkit.ingest.sniff import looks_jsonl, sniff
+from chatkit.ingest.validate import config_field, validate_one
+
+_TS = pa.timestamp("us", tz="UTC")
+# `chatkit.analytics.columnar_rules.SESSION_SCHEMA` (ingest may not import analytics: the layers are
+# siblings; tests/ingest/test_columnar.py asserts the two are equal) and the facts table's
+# `has_config_warning`.
+TABLE_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("status", pa.string()),
+        pa.field("workflow_id", pa.string()),
+        pa.field("workflow_version", pa.string()),
+        pa.field("customer_id", pa.string()),
+        pa.field("rate_limit", pa.int64()),
+        pa.field("requests", pa.int64()),
+        pa.field("ttl_seconds", pa.int64()),
+        pa.field("created_at", _TS),
+        pa.field("expires_at", _TS),
+        pa.field("cancelled_at", _TS),
+        pa.field("reason", pa.string()),
+        pa.field("has_config_warning", pa.bool_(), nullable=False),
+    ]
+)
+BLOCK_BYTES = 16 << 20  # one chunk of the file at a time: the raw cells of a chunk are freed after it
+
+_MIN_S, _MAX_S = 946_684_800, 4_102_444_800  # parse_timestamp's range: years 2000-2099
+_COUNT = r"^(?:0|[1-9]\d{0,14})(?:\.0{1,6})?$"
+_EPOCH = r"^(?:[1-9]\d{8,9}|[1-9]\d{11,12})(?:\.0)?$"
+_ISO = r"^20\d\d-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{3}|\.\d{6})?(?:Z|\+00:00)?$"
+_SAFE_ENDS = r"(?s)^[!-~](?:.*[!-~])?$"  # printable ASCII at both ends: Python's strip() is a no-op
+_NON_FINITE_RE = "(?i)^(?:" + "|".join(re.escape(t) for t in sorted(csv_reader._NON_FINITE)) + ")$"
+_STATUSES = ["active", "expired", "cancelled"]
+
+# Column paths the fast path knows, and what kind of cell each takes.
+_KINDS: dict[tuple[str, ...], str] = {
+    ("id",): "id",
+    ("object",): "object",
+    ("status",): "status",
+    ("user",): "text",
+    ("reason",): "text",
+    ("workflow", "id"): "text",
+    ("workflow", "version"): "text",
+    ("scope", "customer_id"): "text",
+    ("max_requests_per_1_minute",): "count",
+    ("rate_limits", "max_requests_per_1_minute"): "count",
+    ("current_requests",): "count",
+    ("ttl_seconds",): "count",
+    ("created_at",): "time",
+    ("expires_at",): "time",
+    ("cancelled_at",): "time",
+    ("workflow", "state_variables"): "empty",
+    ("workflow", "tracing"): "empty",
+    ("workflow", "tracing", "enabled"): "bool",
+    ("chatkit_configuration",): "empty",
+}
+_OUT = {
+    ("id",): "id",
+    ("status",): "status",
+    ("user",): "user",
+    ("reason",): "reason",
+    ("workflow", "id"): "workflow_id",
+    ("workflow", "version"): "workflow_version",
+    ("scope", "customer_id"): "scope_customer_id",
+    ("max_requests_per_1_minute",): "rate_top",
+    ("rate_limits", "max_requests_per_1_minute"): "rate_nested",
+    ("current_requests",): "requests",
+    ("ttl_seconds",): "ttl_seconds",
+    ("created_at",): "created_at",
+    ("expires_at",): "expires_at",
+    ("cancelled_at",): "cancelled_at",
+}
+_WORK = pa.schema(
+    [
+        pa.field("row", pa.int64()),
+        pa.field("id", pa.string()),
+        pa.field("status", pa.string()),
+        pa.field("workflow_id", pa.string()),
+        pa.field("workflow_version", pa.string()),
+        pa.field("scope_customer_id", pa.string()),
+        pa.field("user", pa.string()),
+        pa.field("rate_top", pa.int64()),
+        pa.field("rate_nested", pa.int64()),
+        pa.field("requests", pa.int64()),
+        pa.field("ttl_seconds", pa.int64()),
+        pa.field("created_at", _TS),
+        pa.field("expires_at", _TS),
+        pa.field("cancelled_at", _TS),
+        pa.field("reason", pa.string()),
+    ]
+)
+
+
+def _kind(path: tuple[str, ...]) -> str | None:
+    if path in _KINDS:
+        return _KINDS[path]
+    if path[0] == "chatkit_configuration":
+        return "any"  # any JSON under it (dict[str, Any])
+    if path[:2] == ("workflow", "state_variables"):
+        return "any" if len(path) == 3 else "deep"  # a variable is one scalar
+    return None
+
+
+@dataclass
+class ColumnarImport:
+    """One file's sessions as a `TABLE_SCHEMA` table, with today's errors and warnings."""
+
+    table: pa.Table
+    errors: list[ImportIssue] = field(default_factory=list)
+    warnings: list[ImportIssue] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+    rows_read: int = 0
+    fast_rows: int = 0  # rows read as columns
+    row_path_rows: int = 0  # rows that took today's row path (bad or unusual ones)
+    fallback: str | None = None  # why the whole file took today's importer, if it did
+
+
+def import_columnar(
+    name: str,
+    data: bytes,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    max_field_bytes: int = csv_reader.DEFAULT_MAX_FIELD_BYTES,
+    block_bytes: int = BLOCK_BYTES,
+) -> ColumnarImport:
+    """`import_bytes` of one file, as columns: CSV and JSONL by columns, a JSON document by today's
+    importer."""
+    parsed = Parsed(name)
+    text = decode(data, parsed, max_bytes)
+    sniffed = sniff(text, Parsed(name)) if text is not None else None
+    if text is None or sniffed is None:
+        return _whole_file(name, data, max_bytes, max_field_bytes, "nothing to read")
+    if sniffed.format != "csv":
+        if not _is_jsonl(sniffed.text, sniffed.start, sniffed.format):
+            return _whole_file(name, data, max_bytes, max_field_bytes, "a JSON document")
+        from chatkit.ingest.jsonl_columns import read_jsonl  # it builds on this module
+
+        return read_jsonl(name, sniffed.text, parsed)
+    reader = _CsvColumns(name, sniffed.text, parsed, max_field_bytes, block_bytes)
+    why = reader.read()
+    if why is not None:
+        return _whole_file(name, data, max_bytes, max_field_bytes, why)
+    return reader.finish()
+
+
+def _is_jsonl(text: str, start: int, format: str) -> bool:
+    """Would `parse_json` hand this text to `parse_jsonl`? (The same test: the first value ends
+    before the text does, or the first lines look like JSONL.)"""
+    if format == "jsonl":
+        return True
+    if text[start] != "{":
+        return False
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as exc:
+        return exc.msg.startswith("Extra data") or looks_jsonl(text, start)
+    except (ValueError, RecursionError):
+        return False
+    return False
+
+
+def _whole_file(name: str, data: bytes, max_bytes: int, max_field_bytes: int, why: str) -> ColumnarImport:
+    """Today's importer, its sessions as a table: the reference, and the fallback."""
+    result = import_bytes(name, data, max_bytes=max_bytes, max_field_bytes=max_field_bytes)
+    return ColumnarImport(
+        table=sessions_table(result.sessions),
+        errors=result.errors,
+        warnings=result.warnings,
+        files=result.files,
+        rows_read=result.rows_read,
+        row_path_rows=result.rows_read,
+        fallback=why,
+    )
+
+
+def sessions_table(sessions: list[ChatKitSession]) -> pa.Table:
+    """`TABLE_SCHEMA` of validated sessions."""
+    work = pa.Table.from_pylist([_work_values(s, i) for i, s in enumerate(sessions)], schema=_WORK)
+    return _session_table(work, np.array([bool(s.config_warnings()) for s in sessions], dtype=bool))
+
+
+class _CsvColumns:
+    def __init__(self, name: str, text: str, parsed: Parsed, max_field_bytes: int, block_bytes: int):
+        self.name, self.text, self.parsed = name, text, parsed
+        self.max_field_bytes, self.block_bytes = max_field_bytes, block_bytes
+        self.errors: list[ImportIssue] = []  # validation errors, in row order
+        self.parts: list[pa.Table] = []
+        self.slow_rows: list[dict[str, Any]] = []  # validated sessions of the row path
+        self.fast = self.slow = 0
+
+    # ---- reading ---------------------------------------------------------------------------------
+    def read(self) -> str | None:
+        """Read the file into `parts`; a reason when the file must take today's importer instead."""
+        text = self.text
+        first_line = text.split("\n", 1)[0] if len(text) < 1 << 16 else text[: text.find("\n")]
+        if '"' in first_line or "\r" in first_line.rstrip("\r") or "\x00" in text:
+            return "a header the fast path does not read"
+        self.delimiter = max((",", ";", "\t"), key=first_line.count)
+        header = next(csv_reader._reader(io.StringIO(first_line), delimiter=self.delimiter), [])
+        self.header = header
+        names = [cell.strip().lstrip("\ufeff") for cell in header]
+        columns = csv_reader._plan_columns(names, self.parsed) if header else None
+        if columns is None:
+            return "no usable header"
+        kinds = [(_kind(c.path), c) for c in columns]
+        if any(k in (None, "deep") for k, _ in kinds):
+            return "columns the fast path does not know"
+        paths = {c.path for c in columns}
+        # `a.b` beside `a`: a row with both filled is a row error; the fast path accepts only parents
+        # that must be empty (then the row path reports the conflict).
+        if any(
+            _KINDS.get(c.path[:i]) != "empty"
+            for c in columns
+            for i in range(1, len(c.path))
+            if c.path[:i] in paths
+        ):
+            return "columns nested under other columns"
+        self.columns = columns
+        self.kinds = kinds
+        try:
+            data = text.encode("utf-8")
+        except UnicodeEncodeError:
+            return "text that is not UTF-8"
+        if "\n" not in text[len(first_line) :]:
+            return "no data rows"
+        ragged: list[str] = []
+
+        def invalid(row: Any) -> str:
+            ragged.append(row.text)
+            return "skip"
+
+        width = len(header)
+        batches = pcsv.open_csv(
+            io.BytesIO(data),
+            read_options=pcsv.ReadOptions(
+                column_names=[f"f{i}" for i in range(width)],  # the header's width, not the first row's
+                skip_rows=1,
+                block_size=self.block_bytes,
+                use_threads=False,
+            ),
+            parse_options=pcsv.ParseOptions(
+                delimiter=self.delimiter,
+                newlines_in_values=True,
+                ignore_empty_lines=False,
+                invalid_row_handler=invalid,
+            ),
+            convert_options=pcsv.ConvertOptions(
+                column_types={f"f{i}": pa.string() for i in range(width)},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+        chunks: list[pa.RecordBatch] = []
+        for batch in batches:
+            chunks.append(batch)
+        records = 1 + len(ragged) + sum(b.num_rows for b in chunks)
+        lines = data.count(b"\n") + (not data.endswith(b"\n"))
+        # More lines than records: a quoted cell holds a line break, and a line is no longer a row.
+        if ragged and ("\r" in text or lines != records):
+            return "ragged rows and quoted line breaks together"
+        rows = self._row_numbers(data, ragged, sum(b.num_rows for b in chunks))
+        if rows is None:
+            return "ragged rows the fast path cannot place"
+        start = 0
+        pending = list(zip(self._ragged_at, ragged, strict=True))  # in file order, as pyarrow met them
+        for batch in chunks:
+            numbers = rows[start : start + batch.num_rows]
+            start += batch.num_rows
+            # Ragged rows before this chunk's last row take the row path in their place.
+            while pending and (numbers.size == 0 or pending[0][0] < numbers[-1]):
+                self._ragged(*pending.pop(0))
+            self._chunk(batch, numbers)
+        for item in pending:
+            self._ragged(*item)
+        return None
+
+    def _row_numbers(self, data: bytes, ragged: list[str], valid: int) -> np.ndarray | None:
+        """Each valid record's spreadsheet row (header = 1). Without ragged rows they follow on; a ragged
+        row's line is found in the bytes (no quoted line breaks then, so a line is a record)."""
+        self._ragged_at: list[int] = []
+        if not ragged:
+            return np.arange(2, valid + 2, dtype=np.int64)
+        position = data.find(b"\n")  # the header's line end: every line searched starts after one
+        line = 1
+        for text in ragged:
+            needle = b"\n" + text.encode("utf-8")
+            found = data.find(needle + b"\n", position)
+            if found < 0 and data.endswith(needle) and len(data) - len(needle) >= position:
+                found = len(data) - len(needle)
+            if found < 0:
+                return None
+            line += data.count(b"\n", position, found + 1)
+            self._ragged_at.append(line)
+            position = found + len(needle)
+        total = valid + len(ragged)
+        numbers = np.arange(2, total + 2, dtype=np.int64)
+        return np.delete(numbers, np.asarray(self._ragged_at, dtype=np.int64) - 2)
+
+    def _ragged(self, row_number: int, text: str) -> None:
+        cells = next(csv_reader._reader(io.StringIO(text), delimiter=self.delimiter), [])
+        self._row_path(cells, row_number)
+
+    # ---- one chunk -------------------------------------------------------------------------------
+    def _chunk(self, batch: pa.RecordBatch, numbers: np.ndarray) -> None:
+        n = batch.num_rows
+        if n == 0:
+            return
+        cells = batch.columns
+        plain = np.ones(n, dtype=bool)
+        limit = self.max_field_bytes // 4
+        for col in cells:
+            # Bytes >= characters: a cell within the limit in bytes is within it in characters
+            # (the length comes from the offsets, no scan). A plain row has a plain id, so it is
+            # never blank.
+            plain &= _np(pc.less_equal(pc.binary_length(col), limit))
+        values: dict[str, pa.Array] = {}
+        for kind, column in self.kinds:
+            col = cells[column.index]
+            empty = _np(pc.equal(col, ""))
+            ok, value = _check(kind, col, empty)
+            plain &= ok
+            out = _OUT.get(column.path)
+            if out is not None:
+                values[out] = value
+        fast = np.flatnonzero(plain)
+        slow = np.flatnonzero(~plain)
+        if slow.size:
+            rows = [batch.column(i).take(pa.array(slow)).to_pylist() for i in range(batch.num_columns)]
+            for j, row_number in enumerate(numbers[slow].tolist()):
+                self._row_path([column[j] for column in rows], row_number)
+        if fast.size:
+            take = pa.array(fast)
+            self.parsed.rows += fast.size
+            self.parsed.added += fast.size
+            self.fast += fast.size
+            arrays = {"row": pa.array(numbers[fast])}
+            for field_ in _WORK:
+                if field_.name == "row":
+                    continue
+                array = values.get(field_.name)
+                arrays[field_.name] = (
+                    array.take(take) if array is not None else pa.nulls(fast.size, field_.type)
+                )
+            self.parts.append(pa.table(arrays, schema=_WORK))
+
+    def _row_path(self, row: list[str], row_number: int) -> None:
+        """Today's loop body of `csv_reader.parse_csv` for one row (its messages, word for word)."""
+        parsed = self.parsed
+        if not row or all(not cell.strip() for cell in row):
+            return
+        parsed.rows += 1
+        self.slow += 1
+        location = f"row {row_number}"
+        width = len(self.header)
+        if len(row) != width:
+            what = "more" if len(row) > width else "fewer"
+            hint = " (an unquoted comma inside a value?)" if len(row) > width else ""
+            parsed.error(
+                f"this row has {len(row)} cells but the header has {width} columns: {what} cells "
+                f"than columns{hint}; the row was skipped",
+                location,
+            )
+            return
+        if max(map(len, row)) > self.max_field_bytes // 4 and csv_reader._oversized(
+            row, self.header, parsed, location, self.max_field_bytes
+        ):
+            return
+        record = csv_reader._row_record(row, self.columns, parsed, location)
+        if record is None:
+            return
+        parsed.added += 1
+        session = validate_one(record, (self.name, location), self.errors)
+        if session is not None:
+            self.slow_rows.append(_work_values(session, row_number))
+
+    def finish(self) -> ColumnarImport:
+        if self.parsed.rows == 0 and not self.parsed.issues:
+            self.parsed.warn("the CSV has a header row but no data rows")
+        return _finish(self.parsed, self.errors, self.parts, self.slow_rows, self.fast, self.slow, "row")
+
+
+def _finish(
+    parsed: Parsed,
+    errors: list[ImportIssue],
+    parts: list[pa.Table],
+    slow_rows: list[dict[str, Any]],
+    fast: int,
+    slow: int,
+    word: str,
+) -> ColumnarImport:
+    """The merge, the configuration warnings and today's order of issues (`importer._finish`)."""
+    if not parsed.added and not parsed.issues:
+        parsed.warn("the file holds no sessions")
+    parts = [*parts, pa.Table.from_pylist(slow_rows, schema=_WORK)] if slow_rows else parts
+    work = pa.concat_tables(parts).combine_chunks() if parts else _WORK.empty_table()
+    work = work.sort_by("row") if slow else work
+    table, merge_warnings, last_rows = _merge(work, parsed.name, word)
+    config, warned = _config_warnings(table, last_rows, parsed.name, word)
+    table = _session_table(table, warned)
+    issues = parsed.issues
+    order = {parsed.name: 0}
+    errors = _sorted(errors + [i for i in issues if i.level == IssueLevel.error], order)
+    warnings = _sorted(merge_warnings + config + [i for i in issues if i.level == IssueLevel.warning], order)
+    return ColumnarImport(
+        table=table,
+        errors=errors,
+        warnings=warnings,
+        files=[parsed.name],
+        rows_read=parsed.rows,
+        fast_rows=fast,
+        row_path_rows=slow,
+    )
+
+
+def _np(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    return np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _check(kind: str, col: pa.Array, empty: np.ndarray) -> tuple[np.ndarray, pa.Array]:
+    """(cells this column's fast path accepts, their values with null for empty)."""
+    finite = ~_np(pc.match_substring_regex(col, _NON_FINITE_RE))
+    safe = _np(pc.match_substring_regex(col, _SAFE_ENDS))
+    null = pa.array(empty)
+    if kind == "id":
+        ok = safe & finite & _np(pc.less_equal(pc.utf8_length(col), 512))
+        return ok, col
+    if kind == "text":
+        return empty | (safe & finite), pc.if_else(null, None, col)
+    if kind == "object":
+        return empty | _np(pc.equal(col, "chatkit.session")), col
+    if kind == "status":
+        return empty | _np(pc.is_in(col, pa.array(_STATUSES))), pc.if_else(null, None, col)
+    if kind == "empty":
+        return empty, col
+    if kind == "bool":
+        words = pa.array(sorted(csv_reader._TRUE | csv_reader._FALSE))
+        return empty | _np(pc.is_in(col, words)), col
+    if kind == "any":  # free values (configuration, state variables): anything but NaN or a list/dict
+        starts = _np(pc.match_substring_regex(col, r"^\s*[\[{]"))
+        return empty | (safe & finite & ~starts), col
+    if kind == "count":
+        ok = empty | _np(pc.match_substring_regex(col, _COUNT))
+        whole = pc.replace_substring_regex(pc.if_else(pa.array(ok & ~empty), col, None), r"\.0*$", "")
+        return ok, pc.cast(whole, pa.int64())
+    if kind == "time":
+        return _times(col, empty)
+    raise AssertionError(kind)
+
+
+def _times(col: pa.Array, empty: np.ndarray) -> tuple[np.ndarray, pa.Array]:
+    """ISO-8601 in UTC, or epoch seconds / milliseconds, as `parse_timestamp` reads them."""
+    epoch = _np(pc.match_substring_regex(col, _EPOCH))
+    iso = _np(pc.match_substring_regex(col, _ISO))
+    numbers = pc.cast(
+        pc.replace_substring_regex(pc.if_else(pa.array(epoch), col, None), r"\.0$", ""), pa.int64()
+    )
+    digits = np.asarray(pc.fill_null(numbers, 0).to_numpy(zero_copy_only=False), dtype=np.int64)
+    millis = digits >= 100_000_000_000
+    seconds = np.where(millis, digits // 1000, digits)
+    micros = np.where(millis, digits * 1000, digits * 1_000_000)
+    epoch &= (seconds >= _MIN_S) & (seconds < _MAX_S) & (~millis | (digits >= _MIN_S * 1000))
+    naive = pc.replace_substring_regex(pc.if_else(pa.array(iso), col, None), r"(?:Z|\+00:00)$", "")
+    try:
+        iso_values = pc.cast(pc.cast(naive, pa.timestamp("us")), _TS)
+    except pa.ArrowInvalid:  # a date that does not exist (2026-02-30): those cells take the row path
+        iso_values = pa.nulls(len(col), _TS)
+        iso[:] = False
+    iso_micros = np.asarray(
+        pc.fill_null(iso_values.cast(pa.int64()), 0).to_numpy(zero_copy_only=False), dtype=np.int64
+    )
+    value = np.where(epoch, micros, iso_micros)
+    known = epoch | iso
+    values = pa.array(value, type=pa.int64(), mask=~known).cast(_TS)
+    return empty | known, values
+
+
+def _work_values(session: ChatKitSession, row_number: int) -> dict[str, Any]:
+    wf, scope, limits = session.workflow, session.scope, session.rate_limits
+    values = {
+        "row": row_number,
+        "id": session.id,
+        "status": session.status,
+        "workflow_id": wf.id if wf else None,
+        "workflow_version": wf.version if wf else None,
+        "scope_customer_id": scope.customer_id if scope else None,
+        "user": session.user,
+        "rate_top": session.max_requests_per_1_minute,
+        "rate_nested": limits.max_requests_per_1_minute if limits else None,
+        "requests": session.current_requests,
+        "ttl_seconds": session.ttl_seconds,
+        "created_at": session.created_at,
+        "expires_at": session.expires_at,
+        "cancelled_at": session.cancelled_at,
+        "reason": session.reason,
+    }
+    return values
+
+
+# Fields whose different non-null values across one id's records are a conflict (lifecycle.py).
+_CONFLICTS = (
+    ("status", "status"),
+    ("workflow.id", "workflow_id"),
+    ("workflow.version", "workflow_version"),
+    ("scope.customer_id", "scope_customer_id"),
+    ("user", "user"),
+    ("created_at", "created_at"),
+    ("cancelled_at", "cancelled_at"),
+)
+
+
+def _merge(work: pa.Table, name: str, word: str) -> tuple[pa.Table, list[ImportIssue], np.ndarray]:
+    """One row per id in order of first appearance (`merge_lifecycle`'s rule), its conflict warnings,
+    and each id's last row (where its configuration warnings point)."""
+    ids = work.column("id").to_pandas()
+    repeated = ids.duplicated(keep=False).to_numpy()
+    rows = work.column("row").to_numpy()
+    if not repeated.any():
+        return work, [], rows
+    single = work.filter(pa.array(~repeated))
+    group = work.filter(pa.array(repeated)).to_pandas(timestamp_as_object=False)
+    warnings = _conflicts(group, name, word)
+    terminal = group["status"].isin(TERMINAL_STATUSES)
+    group["terminal"] = group["status"].where(terminal)
+    group["other"] = group["status"].where(~terminal & group["status"].notna())
+    grouped = group.groupby("id", sort=False)
+    merged = grouped.last()  # the last non-null value of every column: later records fill in
+    first = grouped["row"].first()
+    merged["last_row"] = grouped["row"].last()
+    merged["row"] = first
+    merged["status"] = merged["terminal"].fillna(merged["other"])
+    merged = merged.reset_index()
+    merged_table = pa.Table.from_pandas(merged[[f.name for f in _WORK]], schema=_WORK, preserve_index=False)
+    both = pa.concat_tables([single, merged_table]).combine_chunks()
+    last = np.concatenate([single.column("row").to_numpy(), merged["last_row"].to_numpy()])
+    order = np.argsort(both.column("row").to_numpy(), kind="stable")
+    return both.take(pa.array(order)), warnings, last[order]
+
+
+def _conflicts(group: pd.DataFrame, name: str, word: str) -> list[ImportIssue]:
+    out: list[tuple[int, int, ImportIssue]] = []
+    for rank, (label, column) in enumerate(_CONFLICTS):
+        values = group[column]
+        if column == "status":
+            values = values.where(values.isin(TERMINAL_STATUSES))
+        known = group.loc[values.notna(), ["id", "row"]].assign(value=values[values.notna()])
+        previous = known.groupby("id", sort=False)[["value", "row"]].shift(1)
+        differ = previous["value"].notna() & (previous["value"] != known["value"])
+        for index in np.flatnonzero(differ.to_numpy()):
+            now, before = known.iloc[index], previous.iloc[index]
+            value, old = _py(now["value"]), _py(before["value"])
+            source, old_source = f"{name}:{word} {int(now['row'])}", f"{name}:{word} {int(before['row'])}"
+            issue = ImportIssue(
+                level=IssueLevel.warning,
+                file=name,
+                location=f"{word} {int(now['row'])}",
+                session_id=now["id"],
+                field=label,
+                message=(
+                    f"conflicting records of one session: {show(old)} in {old_source} "
+                    f"vs {show(value)} in {source}; kept {show(value)} (the later record wins)"
+                ),
+            )
+            out.append((int(now["row"]), rank, issue))
+    out.sort(key=lambda item: (item[0], item[1]))  # merge_lifecycle's order: record by record
+    return [issue for _, _, issue in out]
+
+
+def _py(value: Any) -> Any:
+    return value.to_pydatetime() if isinstance(value, pd.Timestamp) else value
+
+
+def _config_warnings(
+    work: pa.Table, last_rows: np.ndarray, name: str, word: str
+) -> tuple[list[ImportIssue], np.ndarray]:
+    """`ChatKitSession.config_warnings` of every merged session, by columns (text only where one
+    fires), and which sessions have one."""
+    top, nested = _ints(work.column("rate_top")), _ints(work.column("rate_nested"))
+    rate = np.where(top[1], top[0], nested[0])
+    has_rate = top[1] | nested[1]
+    ttl, has_ttl = _ttl(work)
+    lo, hi = API_TTL_RANGE_S
+    bad_ttl = has_ttl & ((ttl < lo) | (ttl > hi))
+    low_rate = has_rate & (rate < API_MIN_RATE_LIMIT)
+    differ = top[1] & nested[1] & (top[0] != nested[0])
+    work_warned = bad_ttl | low_rate | differ
+    ids = work.column("id")
+    out: list[ImportIssue] = []
+    for i in np.flatnonzero(work_warned).tolist():
+        texts = []
+        if bad_ttl[i]:
+            texts.append(f"ttl {int(ttl[i])} s is outside the API's documented {lo}-{hi} s")
+        if low_rate[i]:
+            texts.append(
+                f"max_requests_per_1_minute {int(rate[i])} is below the API's minimum of {API_MIN_RATE_LIMIT}"
+            )
+        if differ[i]:
+            texts.append(
+                "max_requests_per_1_minute and rate_limits.max_requests_per_1_minute differ "
+                f"({int(top[0][i])} vs {int(nested[0][i])}); the top-level value is used"
+            )
+        session_id = ids[i].as_py()
+        out.extend(
+            ImportIssue(
+                level=IssueLevel.warning,
+                file=name,
+                location=f"{word} {int(last_rows[i])}",
+                session_id=session_id,
+                field=config_field(text),
+                message=text,
+            )
+            for text in texts
+        )
+    return out, work_warned
+
+
+def _ints(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    known = ~np.asarray(pc.is_null(column).to_numpy(zero_copy_only=False), dtype=bool)
+    values = np.asarray(pc.fill_null(column, 0).to_numpy(zero_copy_only=False), dtype=np.int64)
+    return values, known
+
+
+def _ttl(work: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+    """`ChatKitSession.ttl`: the given TTL, else `expires_at - created_at` rounded (never below 0)."""
+    given, has_given = _ints(work.column("ttl_seconds"))
+    created, has_created = _ints(work.column("created_at").cast(pa.int64()))
+    expires, has_expires = _ints(work.column("expires_at").cast(pa.int64()))
+    derived = np.maximum(0, np.round((expires - created) / 1e6)).astype(np.int64)
+    has_derived = has_created & has_expires
+    return np.where(has_given, given, derived), has_given | has_derived
+
+
+def _session_table(work: pa.Table, warned: np.ndarray) -> pa.Table:
+    """The work table as `TABLE_SCHEMA`: the customer is `scope.customer_id`, else `user`; the rate
+    limit the top-level value, else `rate_limits`'."""
+    scope = work.column("scope_customer_id")
+    customer = pc.if_else(pc.fill_null(pc.not_equal(scope, ""), False), scope, work.column("user"))
+    columns: dict[str, Any] = {
+        "id": work.column("id"),
+        "status": work.column("status"),
+        "workflow_id": work.column("workflow_id"),
+        "workflow_version": work.column("workflow_version"),
+        "customer_id": customer,
+        "rate_limit": pc.coalesce(work.column("rate_top"), work.column("rate_nested")),
+        "requests": work.column("requests"),
+        "ttl_seconds": work.column("ttl_seconds"),
+        "created_at": work.column("created_at"),
+        "expires_at": work.column("expires_at"),
+        "cancelled_at": work.column("cancelled_at"),
+        "reason": work.column("reason"),
+        "has_config_warning": pa.array(warned, type=pa.bool_()),
+    }
+    return pa.table(columns, schema=TABLE_SCHEMA)
