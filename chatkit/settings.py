@@ -256,13 +256,30 @@ class Settings(BaseSettings):
             "provider": self.effective_provider,
             "configured_provider": self.llm_provider,
             "model": self.llm_model,
-            "base_url": self.llm_base_url,
+            "base_url": redact_base_url(self.llm_base_url),
             "api_key_configured": self.has_api_key,
             "store": _redact_url(self.database_url),
             "concurrency": self.llm_concurrency,
             "requests_per_minute": self.llm_requests_per_minute,
             "pseudonymize_ids": self.llm_pseudonymize_ids,
         }
+
+
+def redact_base_url(url: str) -> str:
+    """LLM_BASE_URL as it may be shown: a user:password@ or a ?key=… in it is a credential."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "(unparsable URL)"
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = ("[redacted]@" if "@" in parts.netloc else "") + host + port
+    query = "[redacted]" if parts.query else ""
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
 def _redact_url(url: str) -> str:

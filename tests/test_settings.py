@@ -166,3 +166,15 @@ def test_provider_names_are_case_insensitive() -> None:
     assert Settings(_env_file=None, llm_provider=" OpenAI ").llm_provider == "openai"
     analyzer = ChatKitAnalyzer(Settings(_env_file=None, llm_api_key="sk-x"), provider="OFFLINE")
     assert analyzer.provider_name == "offline"
+
+
+def test_the_llm_base_url_is_shown_without_userinfo_or_query() -> None:
+    from chatkit.settings import Settings
+
+    settings = Settings(
+        _env_file=None, llm_base_url="https://bob:hunter2@llm.example:8443/v1?api-key=s3cret#x"
+    )
+    shown = settings.public_view()["base_url"]
+    assert shown == "https://[redacted]@llm.example:8443/v1?[redacted]"
+    plain = Settings(_env_file=None, llm_base_url="http://127.0.0.1:8080/v1").public_view()["base_url"]
+    assert plain == "http://127.0.0.1:8080/v1"
