@@ -105,6 +105,9 @@ class Settings(BaseSettings):
         60.0, gt=0, description="the window LLM_REQUESTS_PER_MINUTE counts over (shorter in tests)"
     )
     llm_max_reason_chars: int = Field(500, ge=10, description="free text sent to the LLM is cut to this")
+    llm_max_prompt_chars: int = Field(
+        16_000, ge=4000, description="cap on one session's whole prompt; extra fields go as their shape"
+    )
     llm_pseudonymize_ids: bool = Field(
         True, description="replace customer/user ids with keyed hashes before the LLM"
     )

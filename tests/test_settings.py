@@ -59,6 +59,7 @@ def test_every_setting_is_read_from_the_environment_case_insensitively(
         "LLM_REQUESTS_PER_MINUTE": "5",
         "LLM_RATE_WINDOW_S": "2.5",
         "LLM_MAX_REASON_CHARS": "50",
+        "LLM_MAX_PROMPT_CHARS": "9000",
         "LLM_PSEUDONYMIZE_IDS": "false",
         "LOCAL_LLM_MODEL": "qwen2.5-coder-1.5b",
         "LOCAL_LLM_THREADS": "1",
