@@ -146,7 +146,10 @@ def _analyzer(settings: Settings, *, persistent: bool = True) -> ChatKitAnalyzer
 
 def _import(files: Sequence[str], settings: Settings) -> tuple[ImportResult, int]:
     result = import_paths(
-        files, max_bytes=settings.max_upload_bytes, max_field_bytes=settings.chatkit_max_field_bytes
+        files,
+        max_bytes=settings.max_upload_bytes,
+        max_field_bytes=settings.chatkit_max_field_bytes,
+        max_total_bytes=settings.max_import_bytes,
     )
     for issue in result.errors:
         _say(f"error: {issue}", file=sys.stderr)

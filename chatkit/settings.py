@@ -152,6 +152,8 @@ class Settings(BaseSettings):
         None, description="any SQLAlchemy URL, e.g. postgresql+psycopg://…"
     )
     chatkit_max_upload_mb: int = Field(200, ge=1, description="largest file the importer reads")
+    chatkit_max_import_mb: int = Field(500, ge=1, description="largest total of the files of one import")
+    chatkit_max_paste_kb: int = Field(1024, ge=1, description="longest text the paste box takes")
     chatkit_max_field_bytes: int = Field(
         4 * 1024 * 1024,
         ge=1024,
@@ -252,6 +254,10 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return self.chatkit_max_upload_mb * 1024 * 1024
+
+    @property
+    def max_import_bytes(self) -> int:
+        return self.chatkit_max_import_mb * 1024 * 1024
 
     def public_view(self) -> dict[str, Any]:
         """What may be shown: everything but secrets (only whether a key is set)."""

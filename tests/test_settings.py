@@ -68,6 +68,8 @@ def test_every_setting_is_read_from_the_environment_case_insensitively(
         "CHATKIT_DATA_DIR": str(tmp_path),
         "CHATKIT_DATABASE_URL": "sqlite:///x.db",
         "CHATKIT_MAX_UPLOAD_MB": "3",
+        "CHATKIT_MAX_IMPORT_MB": "5",
+        "CHATKIT_MAX_PASTE_KB": "64",
         "CHATKIT_MAX_FIELD_BYTES": "2048",
         "ANALYTICS_API_TOKEN": "t0ken",
         "API_CORS_ORIGINS": '["https://a.example"]',

@@ -75,3 +75,19 @@ def test_a_json_cell_is_decoded_and_a_python_repr_stays_text() -> None:
 def test_a_huge_list_cell_stays_text_with_a_warning() -> None:
     result = import_bytes("c.csv", _csv("[" + "1, " * 40_000 + "1]"))
     assert any("kept as text" in issue.message and issue.location == "row 2" for issue in result.warnings)
+
+
+def test_the_files_of_one_import_are_capped_in_total(tmp_path) -> None:
+    from chatkit.ingest import import_files, import_paths
+
+    one = b'{"id": "cksess_1", "status": "active"}'
+    two = b'{"id": "cksess_2", "status": "active"}'
+    result = import_files([("a.json", one), ("b.json", two)], max_total_bytes=len(one) + 5)
+    assert [s.id for s in result.sessions] == ["cksess_1"]
+    assert [(e.file, "total limit" in e.message) for e in result.errors] == [("b.json", True)]
+    (tmp_path / "a.json").write_bytes(one)
+    (tmp_path / "b.json").write_bytes(two)
+    paths = [tmp_path / "a.json", tmp_path / "b.json"]
+    result = import_paths(paths, max_total_bytes=len(one) + 5)
+    assert [s.id for s in result.sessions] == ["cksess_1"] and len(result.errors) == 1
+    assert len(import_paths(paths, max_total_bytes=10 * len(one)).sessions) == 2
