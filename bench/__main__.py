@@ -9,7 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BENCHMARKS = ["models", "frame", "dataset", "store", "overview", "api", "scale"]
+BENCHMARKS = ["models", "frame", "dataset", "store", "overview", "api", "scale", "import_memory"]
 
 
 def main(argv: list[str]) -> int:

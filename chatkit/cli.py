@@ -25,6 +25,7 @@ from chatkit import services
 from chatkit.domain.models import ChatKitSession, ImportResult, SessionReport, Severity, SummaryReport
 from chatkit.domain.rules import diagnose_all
 from chatkit.domain.sample import SEED_SESSION
+from chatkit.domain.text import slack_text, terminal_text
 from chatkit.ingest import import_paths
 from chatkit.reports.analyzer import ChatKitAnalyzer, render_report_markdown, render_summary_markdown
 from chatkit.settings import Settings, load_settings
@@ -34,6 +35,12 @@ EXIT_OK, EXIT_FINDING, EXIT_REJECTED, EXIT_FAILED = 0, 1, 2, 3
 _SEVERITY_RANK = {Severity.info: 0, Severity.warning: 1, Severity.critical: 2}
 
 log = logging.getLogger("chatkit.cli")
+
+
+def _say(*parts: object, file: Any = None) -> None:
+    """print(), for everything this CLI writes: reports, issues and errors quote session data and
+    LLM answers, so each part passes terminal_text (ANSI/OSC escapes and control characters gone)."""
+    print(*(terminal_text(part) for part in parts), file=file)
 
 
 def _positive_int(text: str) -> int:
@@ -131,13 +138,13 @@ def _analyzer(settings: Settings, *, persistent: bool = True) -> ChatKitAnalyzer
     """LLM reports cost money: keep them in the store (cache and audit) when one can be opened."""
     if settings.effective_provider == "offline":
         if settings.llm_provider.lower() != "offline":
-            print("note: no LLM_API_KEY set; using the offline analyzer", file=sys.stderr)
+            _say("note: no LLM_API_KEY set; using the offline analyzer", file=sys.stderr)
         return services.build(settings, actor="cli", persist=False).analyzer
     if persistent:
         try:
             return services.build(settings, actor="cli").analyzer
         except Exception as exc:  # noqa: BLE001 - without a store the run still works, uncached
-            print(
+            _say(
                 f"note: store unavailable ({exc.__class__.__name__}); reports are not cached", file=sys.stderr
             )
     return services.build(settings, actor="cli", persist=False).analyzer
@@ -145,12 +152,15 @@ def _analyzer(settings: Settings, *, persistent: bool = True) -> ChatKitAnalyzer
 
 def _import(files: Sequence[str], settings: Settings) -> tuple[ImportResult, int]:
     result = import_paths(
-        files, max_bytes=settings.max_upload_bytes, max_field_bytes=settings.chatkit_max_field_bytes
+        files,
+        max_bytes=settings.max_upload_bytes,
+        max_field_bytes=settings.chatkit_max_field_bytes,
+        max_total_bytes=settings.max_import_bytes,
     )
     for issue in result.errors:
-        print(f"error: {issue}", file=sys.stderr)
+        _say(f"error: {issue}", file=sys.stderr)
     for issue in result.warnings:
-        print(f"warning: {issue}", file=sys.stderr)
+        _say(f"warning: {issue}", file=sys.stderr)
     return result, EXIT_REJECTED if result.errors else EXIT_OK
 
 
@@ -202,7 +212,7 @@ def _issues_json(result: ImportResult) -> dict[str, Any]:
 
 
 def _print_json(document: dict[str, Any]) -> None:
-    print(json.dumps(document, indent=2, ensure_ascii=False, default=str))
+    _say(json.dumps(document, indent=2, ensure_ascii=False, default=str))
 
 
 def cmd_analyze(args: argparse.Namespace) -> int:
@@ -220,12 +230,12 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             document["summary"] = summary.model_dump(mode="json")
         _print_json(document)
     else:
-        print("\n---\n\n".join(render_report_markdown(r) for r in reports))
+        _say("\n---\n\n".join(render_report_markdown(r) for r in reports))
         if summary is not None:
-            print("\n---\n\n" + render_summary_markdown(summary))
+            _say("\n---\n\n" + render_summary_markdown(summary))
     failed = [r for r in reports if r.error]
     for report in failed:
-        print(f"error: {report.session_id} could not be analyzed: {report.error}", file=sys.stderr)
+        _say(f"error: {report.session_id} could not be analyzed: {report.error}", file=sys.stderr)
     summary_failed = summary is not None and _summary_failed(summary)
     return code or (EXIT_FAILED if failed or summary_failed else EXIT_OK)
 
@@ -233,7 +243,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
 def _summary_failed(summary: SummaryReport) -> bool:
     """The LLM summary failed (the deterministic one was printed instead): the run did not do its job."""
     if summary.error:
-        print(f"error: the summary could not be written by the LLM: {summary.error}", file=sys.stderr)
+        _say(f"error: the summary could not be written by the LLM: {summary.error}", file=sys.stderr)
     return summary.error is not None
 
 
@@ -245,7 +255,7 @@ def _summary_out(
             {"summary": summary.model_dump(mode="json"), "import": _issues_json(result), **(extra or {})}
         )
     else:
-        print(render_summary_markdown(summary))
+        _say(render_summary_markdown(summary))
 
 
 def cmd_summary(args: argparse.Namespace) -> int:
@@ -278,7 +288,7 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     if args.format == "json":
         _summary_out(summary, result, "json", extra)
     else:
-        print(text)
+        _say(text)
     if args.webhook and not _post_webhook(args.webhook, text):
         return EXIT_FAILED
     if findings:  # deterministic, so they count even when the LLM summary failed
@@ -289,33 +299,38 @@ def cmd_monitor(args: argparse.Namespace) -> int:
 def _post_webhook(url: str, text: str) -> bool:
     import httpx
 
+    # The URL of a Slack webhook is itself a secret: httpx logs each request's URL at INFO.
+    httpx_log = logging.getLogger("httpx")
+    httpx_log.setLevel(max(httpx_log.getEffectiveLevel(), logging.WARNING))
     try:
-        response = httpx.post(url, json={"text": text}, timeout=10.0)
+        # mrkdwn from data: slack_text disarms <!channel> and <url|text>; no unfurling (fetching).
+        payload = {"text": slack_text(text), "unfurl_links": False, "unfurl_media": False}
+        response = httpx.post(url, json=payload, timeout=10.0)
         response.raise_for_status()
     except httpx.HTTPError as exc:
         # The URL of a Slack webhook is itself a secret: name only the failure.
-        print(f"error: webhook POST failed: {exc.__class__.__name__}", file=sys.stderr)
+        _say(f"error: webhook POST failed: {exc.__class__.__name__}", file=sys.stderr)
         return False
     return True
 
 
 def cmd_selftest(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    print("Configuration (secrets hidden):")
+    _say("Configuration (secrets hidden):")
     for key, value in settings.public_view().items():
-        print(f"  {key}: {value}")
+        _say(f"  {key}: {value}")
     analyzer = _analyzer(settings, persistent=False)
     ok, message = analyzer.test_connection()
-    print(f"Provider {analyzer.provider_name} / {analyzer.model}: {'OK' if ok else 'FAILED'} - {message}")
+    _say(f"Provider {analyzer.provider_name} / {analyzer.model}: {'OK' if ok else 'FAILED'} - {message}")
     if not ok:
         return EXIT_FAILED
     report = analyzer.analyze(SEED_SESSION, use_cache=False)
-    print()
-    print(render_report_markdown(report))
+    _say()
+    _say(render_report_markdown(report))
     if report.error or report.body is None:
-        print("selftest: the sample analysis did not produce a structured report", file=sys.stderr)
+        _say("selftest: the sample analysis did not produce a structured report", file=sys.stderr)
         return EXIT_FAILED
-    print("selftest: OK")
+    _say("selftest: OK")
     return EXIT_OK
 
 
@@ -330,13 +345,13 @@ def cmd_worker(args: argparse.Namespace) -> int:
     try:
         from chatkit.worker import Retention, work_forever
     except ImportError as exc:
-        print(f"error: the job worker is not available in this installation ({exc})", file=sys.stderr)
+        _say(f"error: the job worker is not available in this installation ({exc})", file=sys.stderr)
         return EXIT_FAILED
     settings = load_settings()
     worker_id = args.id or f"{socket.gethostname()}:{os.getpid()}"
     built = services.build(settings, actor=f"worker:{worker_id}")
     analyzer = built.analyzer
-    print(
+    _say(
         f"worker {worker_id}: {analyzer.provider_name}/{analyzer.model}, polling every {args.poll:g} s",
         file=sys.stderr,
     )
@@ -355,7 +370,7 @@ def cmd_api(args: argparse.Namespace) -> int:
     try:
         from chatkit.api import main as serve_api
     except ImportError as exc:
-        print(f"error: the REST API is not available in this installation ({exc})", file=sys.stderr)
+        _say(f"error: the REST API is not available in this installation ({exc})", file=sys.stderr)
         return EXIT_FAILED
     # api.main refuses a non-loopback address when no ANALYTICS_API_TOKEN is set.
     serve_api(args.host, args.port)
@@ -412,10 +427,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # A setting from the environment, .env or an option: name it, never echo its value.
         for error in exc.errors(include_url=False, include_input=False):
             name = ".".join(str(part) for part in error["loc"]).upper()
-            print(f"error: setting {name}: {error['msg']}", file=sys.stderr)
+            _say(f"error: setting {name}: {error['msg']}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        _say("interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001 - any failure is exit 3 and one line, never exit 1
         return _crashed(exc, args.verbose)
@@ -426,5 +441,5 @@ def _crashed(exc: Exception, verbose: bool) -> int:
     if verbose:
         log.error("the run failed", exc_info=exc)
     hint = "" if verbose else " (run with -v for details)"
-    print(f"error: the run failed: {exc.__class__.__name__}{hint}", file=sys.stderr)
+    _say(f"error: the run failed: {exc.__class__.__name__}{hint}", file=sys.stderr)
     return EXIT_FAILED

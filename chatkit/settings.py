@@ -152,6 +152,9 @@ class Settings(BaseSettings):
         60.0, gt=0, description="the window LLM_REQUESTS_PER_MINUTE counts over (shorter in tests)"
     )
     llm_max_reason_chars: int = Field(500, ge=10, description="free text sent to the LLM is cut to this")
+    llm_max_prompt_chars: int = Field(
+        16_000, ge=4000, description="cap on one session's whole prompt; extra fields go as their shape"
+    )
     llm_pseudonymize_ids: bool = Field(
         True, description="replace customer/user ids with keyed hashes before the LLM"
     )
@@ -200,6 +203,8 @@ class Settings(BaseSettings):
         None, description="any SQLAlchemy URL, e.g. postgresql+psycopg://…"
     )
     chatkit_max_upload_mb: int = Field(200, ge=1, description="largest file the importer reads")
+    chatkit_max_import_mb: int = Field(500, ge=1, description="largest total of the files of one import")
+    chatkit_max_paste_kb: int = Field(1024, ge=1, description="longest text the paste box takes")
     chatkit_max_field_bytes: int = Field(
         4 * 1024 * 1024,
         ge=1024,
@@ -323,19 +328,40 @@ class Settings(BaseSettings):
     def max_upload_bytes(self) -> int:
         return self.chatkit_max_upload_mb * 1024 * 1024
 
+    @property
+    def max_import_bytes(self) -> int:
+        return self.chatkit_max_import_mb * 1024 * 1024
+
     def public_view(self) -> dict[str, Any]:
         """What may be shown: everything but secrets (only whether a key is set)."""
         return {
             "provider": self.effective_provider,
             "configured_provider": self.llm_provider,
             "model": self.llm_model,
-            "base_url": self.llm_base_url,
+            "base_url": redact_base_url(self.llm_base_url),
             "api_key_configured": self.has_api_key,
             "store": _redact_url(self.database_url),
             "concurrency": self.llm_concurrency,
             "requests_per_minute": self.llm_requests_per_minute,
             "pseudonymize_ids": self.llm_pseudonymize_ids,
         }
+
+
+def redact_base_url(url: str) -> str:
+    """LLM_BASE_URL as it may be shown: a user:password@ or a ?key=… in it is a credential."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "(unparsable URL)"
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = ("[redacted]@" if "@" in parts.netloc else "") + host + port
+    query = "[redacted]" if parts.query else ""
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
 def _redact_url(url: str) -> str:

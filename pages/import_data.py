@@ -27,12 +27,14 @@ uploads = upload_col.file_uploader(
     "Files (JSON, JSONL or CSV)",
     type=["json", "jsonl", "ndjson", "csv", "txt"],
     accept_multiple_files=True,
-    help=f"Several files make one data set. Up to {ctx.settings.chatkit_max_upload_mb} MB per file.",
+    help=f"Several files make one data set. Up to {ctx.settings.chatkit_max_upload_mb} MB per file, "
+    f"{ctx.settings.chatkit_max_import_mb} MB in all.",
 )
 pasted = paste_col.text_area(
     "Or paste one session's JSON (or a list of them)",
     placeholder=imp.SEED_EXAMPLE,
     height=260,
+    max_chars=ctx.settings.chatkit_max_paste_kb * 1024,
 )
 
 files = [(f.name, f.getvalue()) for f in uploads or []]

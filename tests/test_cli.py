@@ -161,7 +161,27 @@ def test_monitor_exits_1_on_a_critical_finding_and_posts_the_summary(cli_run, tm
     assert code == 1, err
     assert "cksess_hot" in out
     [post] = webhook.posts
-    assert set(post) == {"text"} and "cksess_hot" in post["text"] and "critical" in post["text"]
+    assert set(post) == {"text", "unfurl_links", "unfurl_media"}
+    assert post["unfurl_links"] is False and post["unfurl_media"] is False
+    assert "cksess_hot" in post["text"] and "critical" in post["text"]
+
+
+def test_data_reaches_the_terminal_and_the_webhook_disarmed(cli_run, tmp_path, webhook, caplog):
+    import logging
+
+    reason = "\x1b]8;;http://evil.test/\x07click\x1b]8;;\x07 \x1b[2J <!channel> <http://evil.test|here>\r"
+    hostile = {**SEED, "id": "cksess_hot", "current_requests": 60, "reason": reason}
+    path = write_jsonl(tmp_path / "hot.jsonl", hostile)
+    with caplog.at_level(logging.DEBUG):
+        code, out, err = cli_run("monitor", str(path), "--fail-on", "critical", "--webhook", webhook.url)
+        analyzed, shown, _ = cli_run("analyze", str(path))
+    assert analyzed == 0 and "click" in shown and "channel" in shown  # the reason is printed, disarmed
+    out += shown
+    assert code == 1, err
+    assert "\x1b" not in out + err and "\r" not in out + err and "\x07" not in out + err
+    [post] = webhook.posts
+    assert "<!channel>" not in post["text"] and "<http" not in post["text"]
+    assert webhook.url not in caplog.text and webhook.url not in out + err
 
 
 def test_monitor_exits_0_without_critical_findings(cli_run, tmp_path, webhook):

@@ -59,6 +59,7 @@ def test_every_setting_is_read_from_the_environment_case_insensitively(
         "LLM_REQUESTS_PER_MINUTE": "5",
         "LLM_RATE_WINDOW_S": "2.5",
         "LLM_MAX_REASON_CHARS": "50",
+        "LLM_MAX_PROMPT_CHARS": "9000",
         "LLM_PSEUDONYMIZE_IDS": "false",
         "LOCAL_LLM_MODEL": "qwen2.5-coder-1.5b",
         "LOCAL_LLM_THREADS": "1",
@@ -67,6 +68,8 @@ def test_every_setting_is_read_from_the_environment_case_insensitively(
         "CHATKIT_DATA_DIR": str(tmp_path),
         "CHATKIT_DATABASE_URL": "sqlite:///x.db",
         "CHATKIT_MAX_UPLOAD_MB": "3",
+        "CHATKIT_MAX_IMPORT_MB": "5",
+        "CHATKIT_MAX_PASTE_KB": "64",
         "CHATKIT_MAX_FIELD_BYTES": "2048",
         "ANALYTICS_API_TOKEN": "t0ken",
         "API_CORS_ORIGINS": '["https://a.example"]',
@@ -192,3 +195,15 @@ def test_no_test_reads_a_env_file_from_the_working_directory(tmp_path, monkeypat
     (tmp_path / "other.env").write_text("LLM_MODEL=from-another-file\n")
     monkeypatch.setenv("CHATKIT_ENV_FILE", str(tmp_path / "other.env"))
     assert Settings().llm_model == "from-another-file"
+
+
+def test_the_llm_base_url_is_shown_without_userinfo_or_query() -> None:
+    from chatkit.settings import Settings
+
+    settings = Settings(
+        _env_file=None, llm_base_url="https://bob:hunter2@llm.example:8443/v1?api-key=s3cret#x"
+    )
+    shown = settings.public_view()["base_url"]
+    assert shown == "https://[redacted]@llm.example:8443/v1?[redacted]"
+    plain = Settings(_env_file=None, llm_base_url="http://127.0.0.1:8080/v1").public_view()["base_url"]
+    assert plain == "http://127.0.0.1:8080/v1"

@@ -7,6 +7,7 @@ catch-all that turns any unexpected exception into a safe 500 → the per-client
 
 from __future__ import annotations
 
+import hmac
 import logging
 import traceback
 from collections.abc import Callable
@@ -16,6 +17,7 @@ import uvicorn
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.middleware.trustedhost import TrustedHostMiddleware
 from fastapi.responses import JSONResponse, Response
 from fastapi_offline import FastAPIOffline
 from slowapi import Limiter
@@ -40,8 +42,13 @@ def create_app(
     settings: Settings,
     store: Store | None = None,
     analyzer: ChatKitAnalyzer | None = None,
+    *,
+    bind_host: str | None = None,
 ) -> FastAPI:
-    """The API over `store` and `analyzer` (built from `settings` by `chatkit.services` when not given)."""
+    """The API over `store` and `analyzer` (built from `settings` by `chatkit.services` when not given).
+
+    `bind_host` is the address served on: on a loopback one, requests must name a loopback host
+    (a web page on a rebound DNS name would otherwise reach the token-less API from the browser)."""
     built = wiring.build(settings, actor="api", store=store, analyzer=analyzer)
     ctx = ApiContext(
         settings=settings,
@@ -88,6 +95,14 @@ def create_app(
     # add_middleware wraps: the last added is the outermost.
     app.add_middleware(_BodyLimit, max_bytes=settings.api_max_body_bytes)
     app.add_middleware(SlowAPIASGIMiddleware)
+    if ctx.token is not None:  # the schema names every route and field: only for token holders
+        # FastAPIOffline serves /docs and /redoc itself (app.docs_url is None there): name them.
+        docs = {"/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect", app.openapi_url} - {None}
+        app.add_middleware(_DocsGuard, token=ctx.token, paths=frozenset(docs))  # type: ignore[arg-type]
+    if bind_host in LOOPBACK_HOSTS:
+        # DNS rebinding: a page on evil.example whose name now resolves to 127.0.0.1 sends
+        # Host: evil.example. Starlette answers 400 for any Host but these (the port is ignored).
+        app.add_middleware(TrustedHostMiddleware, allowed_hosts=["127.0.0.1", "localhost", "[::1]"])
     app.add_middleware(_CatchAll, redact=ctx.redact)
     app.add_middleware(
         CORSMiddleware,
@@ -188,6 +203,28 @@ class _CatchAll:
             await response(scope, receive, send)
 
 
+class _DocsGuard:
+    """/docs, /redoc and /openapi.json answer 401 without the bearer token (when one is set)."""
+
+    def __init__(self, app: ASGIApp, token: str, paths: frozenset[str]) -> None:
+        self.app = app
+        self.expected = f"Bearer {token}".encode()
+        self.paths = paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] in self.paths:
+            presented = dict(scope.get("headers") or []).get(b"authorization", b"")
+            if not hmac.compare_digest(presented, self.expected):
+                response = JSONResponse(
+                    {"detail": "Missing or invalid bearer token"},
+                    status_code=401,
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 class _BodyLimit:
     """Refuse bodies over `max_bytes`: by Content-Length up front, and by counting as they stream."""
 
@@ -241,4 +278,4 @@ def main(host: str = "127.0.0.1", port: int = 8000, *, settings: Settings | None
             "(loopback). Set ANALYTICS_API_TOKEN to serve other hosts.",
             host,
         )
-    uvicorn.run(create_app(settings), host=host, port=port)
+    uvicorn.run(create_app(settings, bind_host=host), host=host, port=port)

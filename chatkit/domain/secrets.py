@@ -13,12 +13,25 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-# Any key that looks like a credential is removed at import, at any depth.
-_SECRET_KEY = re.compile(r"secret|password|passwd|api[_-]?key|token|authorization|credential", re.I)
-# Counters that are not secrets although their names contain "token".
-_NOT_SECRET = re.compile(r"^(prompt|completion|total|max)_tokens$|^tokens?_(used|count)$", re.I)
-# Credential-shaped text (API keys, ChatKit client secrets, bearer headers) in free text.
-_SECRET_TEXT = re.compile(r"\b(?:sk|ek|rk)[-_][A-Za-z0-9_\-]{16,}|\bBearer\s+\S+", re.I)
+# Any key that looks like a credential is removed at import, at any depth. Keys are compared in
+# snake_case ("privateKey" -> "private_key"); long words match inside a key, short ones ("pwd",
+# "auth", "jwt") only as a whole word, so "author" and "max_requests_per_1_minute" stay.
+_SECRET_KEY = re.compile(
+    r"secret|passw|passphrase|api_?key|access_?key|private_?key|ephemeral_?key|signing_?key"
+    r"|session_?key|token|cookie|authoriz|credential|bearer|(?:^|_)(?:pwd|auth|jwt|otp)(?:_|$)"
+)
+# Counters and flags that are not secrets although their names contain "token" or "auth".
+_NOT_SECRET = re.compile(
+    r"^(?:prompt|completion|total|max|input|output|reasoning|cached)_tokens$"
+    r"|^tokens$|^tokens?_(?:used|count|limit)$|^auth_required$"
+)
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+# Credential-shaped text (API keys, ChatKit client secrets, bearer headers, JWTs) in free text.
+_SECRET_TEXT = re.compile(
+    r"\b(?:sk|ek|rk)[-_][A-Za-z0-9_\-]{16,}|\bBearer\s+\S+"
+    r"|\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*",
+    re.I,
+)
 REDACTED = "[redacted]"
 
 # Values that are never containers: checked by exact type first, which is cheaper than isinstance.
@@ -28,13 +41,15 @@ _LEAF_TYPES = frozenset({str, int, float, bool, type(None)})
 @functools.lru_cache(maxsize=4096)
 def is_secret_key(key: str) -> bool:
     # Cached: the same few dozen keys repeat in every record of a large import.
-    return bool(_SECRET_KEY.search(key)) and not _NOT_SECRET.search(key)
+    name = _CAMEL.sub("_", key).lower().replace("-", "_")
+    return bool(_SECRET_KEY.search(name)) and not _NOT_SECRET.search(name)
 
 
 def strip_secrets(value: Any) -> Any:
-    """A copy of `value` without secret-like keys, at any depth (iterative: no recursion limit)."""
+    """A copy of `value` without secret-like keys, at any depth (iterative: no recursion limit), and
+    with credential-shaped text in its strings masked (a reason quoting a header, say)."""
     if not isinstance(value, (dict, list)):
-        return value
+        return redact_value(value)
     root: Any = {} if isinstance(value, dict) else []
     stack: list[tuple[Any, Any]] = [(value, root)]
     leaf, secret = _LEAF_TYPES, is_secret_key
@@ -49,6 +64,8 @@ def strip_secrets(value: Any) -> Any:
                     copy: Any = {} if isinstance(item, dict) else []
                     stack.append((item, copy))
                     item = copy
+                elif type(item) is str:
+                    item = redact_value(item)
                 dst[key] = item
         else:
             for item in src:
@@ -56,8 +73,17 @@ def strip_secrets(value: Any) -> Any:
                     copy = {} if isinstance(item, dict) else []
                     stack.append((item, copy))
                     item = copy
+                elif type(item) is str:
+                    item = redact_value(item)
                 dst.append(item)
     return root
+
+
+def redact_value(value: Any) -> Any:
+    """A string with its credential-shaped text masked; any other value as it is."""
+    if type(value) is str and _SECRET_TEXT.search(value):
+        return _SECRET_TEXT.sub(REDACTED, value)
+    return value
 
 
 def find_secret_key(value: Any) -> str | None:
@@ -93,5 +119,6 @@ __all__ = [
     "find_secret_key",
     "is_secret_key",
     "redact_text",
+    "redact_value",
     "strip_secrets",
 ]

@@ -15,7 +15,6 @@ instance has a limit of its own, which nothing else sees; our limit is then chec
 
 from __future__ import annotations
 
-import ast
 import csv
 import importlib.util
 import io
@@ -31,6 +30,10 @@ from chatkit.ingest.messages import clip, mb
 from chatkit.ingest.parsed import Parsed
 
 DEFAULT_MAX_FIELD_BYTES = 4 * 1024 * 1024  # today's exports hold cells of a few MB at most (long reasons)
+# Above this a list/dict cell stays text: decoded JSON of many small values takes ~50 times its text
+# in memory and, past the CPU caches, superlinear time (1 MB of "[[1]]," took 80 times 100 KB's).
+# Real state_variables cells are a few KB.
+JSON_CELL_MAX_CHARS = 64 * 1024
 _PARSER_FIELD_LIMIT = 2**31 - 1  # fits a C long everywhere; above any file the importer reads
 
 # CSV columns whose cells stay text even when they look like numbers (ids, versions, free text).
@@ -217,6 +220,13 @@ def _row_record(
             value: Any = float("nan")  # reported with its field by the validation step
         elif column.text:
             value = stripped
+        elif len(stripped) > JSON_CELL_MAX_CHARS and stripped[0] in "[{":
+            value = stripped
+            parsed.warn(
+                f"column '{clip(column.name, 40)}': a list/object over {JSON_CELL_MAX_CHARS // 1024} KB "
+                "was kept as text, not decoded",
+                location,
+            )
         else:
             value = _cell_value(stripped)
         node = record
@@ -245,12 +255,13 @@ def _cell_value(cell: str) -> Any:
     if _FLOAT.fullmatch(cell):
         number = float(cell)
         return int(number) if number.is_integer() and abs(number) < 2**53 else number
-    if cell[0] in "[{":
-        for loader in (json.loads, ast.literal_eval):  # JSON, or the Python repr pandas writes
-            try:
-                value = loader(cell)
-            except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
-                continue
-            if isinstance(value, (list, dict)):
-                return value
+    if cell[0] in "[{" and len(cell) <= JSON_CELL_MAX_CHARS:
+        # JSON only: ast.literal_eval builds a syntax tree of ~500 bytes a token (an 8 MB cell took
+        # 3.9 GB and 30 s); a Python repr (single quotes, True/None) stays text.
+        try:
+            value = json.loads(cell)
+        except (ValueError, RecursionError):
+            return cell
+        if isinstance(value, (list, dict)):
+            return value
     return cell

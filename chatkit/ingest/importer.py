@@ -21,7 +21,7 @@ from chatkit.domain.models import ChatKitSession, ImportIssue, ImportResult, Iss
 from chatkit.ingest.csv_reader import DEFAULT_MAX_FIELD_BYTES, parse_csv
 from chatkit.ingest.decode import DEFAULT_MAX_BYTES, decode
 from chatkit.ingest.json_reader import parse_json, parse_jsonl
-from chatkit.ingest.messages import file_issue, too_big
+from chatkit.ingest.messages import file_issue, over_total, too_big
 from chatkit.ingest.parsed import Parsed
 from chatkit.ingest.sniff import sniff
 from chatkit.ingest.validate import config_field, validate_one
@@ -32,10 +32,18 @@ def import_files(
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_field_bytes: int = DEFAULT_MAX_FIELD_BYTES,
+    max_total_bytes: int | None = None,
 ) -> ImportResult:
-    """Several files -> one data set; the lifecycle records of one id are merged across files."""
+    """Several files -> one data set; the lifecycle records of one id are merged across files.
+    Files past `max_total_bytes` in all (CHATKIT_MAX_IMPORT_MB) are reported, not read."""
     validated = _Validated()
-    parsed = [_parse_bytes(name, data, max_bytes, max_field_bytes, validated) for name, data in files]
+    parsed, total = [], 0
+    for name, data in files:
+        total += len(data)
+        if max_total_bytes is not None and total > max_total_bytes:
+            parsed.append(Parsed(name, issues=[over_total(name, max_total_bytes)]))
+            continue
+        parsed.append(_parse_bytes(name, data, max_bytes, max_field_bytes, validated))
     return _finish(parsed, validated)
 
 
@@ -69,10 +77,12 @@ def import_paths(
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
     max_field_bytes: int = DEFAULT_MAX_FIELD_BYTES,
+    max_total_bytes: int | None = None,
 ) -> ImportResult:
-    """Files on disk; one over `max_bytes` is reported without being read."""
+    """Files on disk; one over `max_bytes`, or past `max_total_bytes` in all, is reported unread."""
     validated = _Validated()
     parsed = []
+    total = 0
     for raw in paths:
         name = str(raw)
         path = Path(raw)
@@ -83,6 +93,10 @@ def import_paths(
                 continue
             if size > max_bytes:
                 parsed.append(Parsed(name, issues=[too_big(name, size, max_bytes)]))
+                continue
+            total += size
+            if max_total_bytes is not None and total > max_total_bytes:
+                parsed.append(Parsed(name, issues=[over_total(name, max_total_bytes)]))
                 continue
             data = path.read_bytes()
         except FileNotFoundError:

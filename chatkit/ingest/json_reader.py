@@ -127,7 +127,10 @@ def _salvage(text: str, start: int, parsed: Parsed) -> tuple[int, int]:
     return kept, deep
 
 
-_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+# A string token runs to its closing quote or, unterminated, to the end of the text: were the closing
+# quote required, every escaped quote of an unterminated string would start a new scan to the end
+# (quadratic). The unrolled loop has no nested alternation to backtrack through.
+_JSON_TOKEN = re.compile(r'"[^"\\]*+(?:\\.[^"\\]*+)*+(?:"|\Z)|[\[\]{}]', re.S)
 
 
 def _value_end(text: str, position: int) -> int | None:

@@ -33,6 +33,14 @@ def too_big(name: str, size: int, max_bytes: int) -> ImportIssue:
     )
 
 
+def over_total(name: str, max_total_bytes: int) -> ImportIssue:
+    return file_issue(
+        name,
+        f"the files of this import are over the {mb(max_total_bytes)} total limit (CHATKIT_MAX_IMPORT_MB) "
+        "from this file on; it was not read (import the rest separately, or raise the limit)",
+    )
+
+
 def file_issue(name: str, message: str) -> ImportIssue:
     return ImportIssue(file=name, location="whole file", message=message)
 

@@ -17,7 +17,7 @@ from pydantic_core import ErrorDetails
 
 from chatkit.domain.lifecycle import Origin, observation
 from chatkit.domain.models import SESSION_OBJECT, ChatKitSession, ImportIssue
-from chatkit.domain.secrets import is_secret_key
+from chatkit.domain.secrets import is_secret_key, redact_value
 from chatkit.ingest.messages import ECHO_CHARS, clip, error_message, kind, show, show_id
 
 MAX_DEPTH = 64  # a session is 3-4 levels deep; anything far deeper is not an export
@@ -70,7 +70,7 @@ _STRIPPED = {"secrets_stripped": True}  # tells the model `_clean` already remov
 
 
 def _clean(record: Mapping[str, Any]) -> tuple[dict[str, Any], tuple[str, str] | None]:
-    """One pass over a record: a copy without secret-like keys, and the first NaN/Infinity or
+    """One pass over a record: a copy without secret-like keys or key-like text, and the first NaN/Infinity or
     nesting deeper than MAX_DEPTH as (field, message). Iterative, so depth never recurses.
 
     This runs once per imported record, so it tests exact types first (ABC checks are slow)."""
@@ -86,7 +86,9 @@ def _clean(record: Mapping[str, Any]) -> tuple[dict[str, Any], tuple[str, str] |
             if is_map and type(key) is str and is_secret_key(key):
                 continue
             item_type = type(item)
-            if item_type is float:
+            if item_type is str:
+                item = redact_value(item)  # a reason or a state variable quoting a key
+            elif item_type is float:
                 if not math.isfinite(item):
                     return root, (_dotted((*path, key)), _non_finite_message(item))
             elif (

@@ -21,7 +21,22 @@ __all__ = ["MAX_PARSE_CHARS", "parse_report"]
 
 MAX_PARSE_CHARS = 100_000
 
-_FENCE = re.compile(r"```[ \t]*(?:json5?|JSON)?[ \t]*\n?(.*?)```", re.S)
+# The language tag after an opening fence; matched at one position only, so it cannot backtrack
+# across the body (the old single regex was cubic on "```" plus spaces).
+_FENCE_TAG = re.compile(r"[ \t]*+(?:json5?|JSON)?[ \t]*+\n?")
+
+
+def _fenced(text: str) -> Iterable[str]:
+    """The body of each ```-fenced block, pairing fences left to right: one pass of str.find."""
+    position = 0
+    while (opening := text.find("```", position)) != -1:
+        tag = _FENCE_TAG.match(text, opening + 3)
+        body = tag.end() if tag else opening + 3
+        closing = text.find("```", body)
+        if closing == -1:
+            return
+        yield text[body:closing]
+        position = closing + 3
 
 
 def _balanced_objects(text: str, limit: int = 20) -> Iterable[str]:
@@ -96,7 +111,7 @@ def parse_report(text: str) -> tuple[ReportBody | None, str]:
     text = (text or "").strip()[:MAX_PARSE_CHARS]
     if not text:
         return None, "the answer was empty"
-    candidates = [text, *(m.group(1).strip() for m in _FENCE.finditer(text)), *_balanced_objects(text)]
+    candidates = [text, *(body.strip() for body in _fenced(text)), *_balanced_objects(text)]
     problem = "no JSON object found"
     for candidate in candidates:
         data = _loads(candidate)

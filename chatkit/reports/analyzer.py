@@ -159,6 +159,7 @@ class ChatKitAnalyzer:
             context.quotes_for(session),
             context.pseudo,
             max_chars=self.settings.llm_max_reason_chars,
+            max_prompt_chars=self.settings.llm_max_prompt_chars,
         )
 
     def _context(self, sessions: Sequence[ChatKitSession], diagnoses: Sequence[Diagnosis]) -> Context:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Protocol
@@ -62,13 +63,18 @@ class MemoryCache:
         return len(self._rows)
 
 
+# The per-request delimiter of the data block (chatkit.llm.prompts.new_nonce).
+_NONCE = re.compile(r"DATA-[0-9a-f]{16}")
+
+
 def messages_key(messages: Sequence[Mapping[str, str]], pseudo: Pseudonymizer, *parts: str) -> str:
     """The cache key of one prompt: the exact messages, with pseudonyms mapped back to their ids.
 
     Pseudonyms are keyed by a per-analyzer secret, so the raw messages would differ between two
     processes (or a session alone and inside a batch) for the same question; the ids they stand for
-    do not. A per-request nonce added to the prompt must be normalized here the same way.
+    do not. The data block's per-request delimiter is normalized the same way.
     `status_history[].source` (which file and row) never reaches the prompt, so it is not in the key.
     """
     canonical = pseudo.restore(json.dumps(list(messages), sort_keys=True, ensure_ascii=False))
+    canonical = _NONCE.sub("DATA-nonce", canonical)
     return hashlib.sha256("\n".join([canonical, *parts]).encode()).hexdigest()

@@ -32,8 +32,15 @@ def import_once(files: Sequence[tuple[str, bytes]], settings: Settings) -> Impor
     key = digest.hexdigest()
     memo = st.session_state.get("ui_import")
     if memo is None or memo[0] != key:
-        limits = {"max_bytes": settings.max_upload_bytes, "max_field_bytes": settings.chatkit_max_field_bytes}
-        memo = (key, import_files(files, **limits))
+        memo = (
+            key,
+            import_files(
+                files,
+                max_bytes=settings.max_upload_bytes,
+                max_field_bytes=settings.chatkit_max_field_bytes,
+                max_total_bytes=settings.max_import_bytes,
+            ),
+        )
         st.session_state["ui_import"] = memo
     return memo[1]
 

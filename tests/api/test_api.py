@@ -491,7 +491,7 @@ def test_bearer_token_is_required_when_configured(make_client: ClientFactory) ->
         ("token:default", "api.analyze", "ok"),  # ANALYTICS_API_TOKEN is the admin token `default`
     ]
     assert all(API_TOKEN not in str(r) for r in rows)
-    schema = client.get("/openapi.json").json()
+    schema = client.get("/openapi.json", headers={"Authorization": f"Bearer {API_TOKEN}"}).json()
     assert schema["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
     assert schema["paths"][ANALYZE]["post"]["security"] == [{"HTTPBearer": []}]
 
@@ -614,3 +614,25 @@ def test_main_serves_any_address_with_a_token(tmp_path: Path, monkeypatch: pytes
     api.main("0.0.0.0", 8124, settings=settings)
 
     assert calls == [{"host": "0.0.0.0", "port": 8124}]
+
+
+def test_with_a_token_the_docs_and_schema_need_it_too(make_client: ClientFactory) -> None:
+    client = make_client(llm_provider="offline", analytics_api_token=API_TOKEN)
+    for path in ("/docs", "/redoc", "/openapi.json"):
+        assert client.get(path).status_code == 401, path
+        assert client.get(path, headers={"Authorization": "Bearer wrong"}).status_code == 401, path
+        assert client.get(path, headers={"Authorization": f"Bearer {API_TOKEN}"}).status_code == 200, path
+    assert client.get(HEALTH).status_code == 200  # health stays open
+
+
+def test_on_loopback_only_a_loopback_host_header_is_answered(tmp_path: Path) -> None:
+    settings = Settings(_env_file=None, llm_provider="offline", chatkit_data_dir=tmp_path / "data")
+    with TestClient(create_app(settings, bind_host="127.0.0.1"), base_url="http://127.0.0.1:8000") as local:
+        assert local.get(HEALTH).status_code == 200
+        assert local.get(HEALTH, headers={"Host": "localhost:8000"}).status_code == 200
+        # DNS rebinding: the browser sends the attacker's name as Host.
+        assert local.get(HEALTH, headers={"Host": "evil.example:8000"}).status_code == 400
+        local.app.state.store.close()  # type: ignore[attr-defined]
+    with TestClient(create_app(settings)) as anywhere:  # not bound to loopback: no host check
+        assert anywhere.get(HEALTH).status_code == 200
+        anywhere.app.state.store.close()  # type: ignore[attr-defined]
