@@ -28,6 +28,8 @@ from pydantic import ValidationError
 from chatkit.domain.models import (
     ChatKitSession,
     Diagnosis,
+    ReportCheck,
+    ReportFinding,
     SessionReport,
     SummaryReport,
     TokenUsage,
@@ -56,6 +58,7 @@ from chatkit.llm.pseudonyms import Pseudonymizer, dataset_key
 from chatkit.llm.runtime import get_runtime
 from chatkit.reports.cache import AnalysisCache, MemoryCache, ReportStore, messages_key
 from chatkit.reports.context import Context, coerce, coerce_all
+from chatkit.reports.factcheck import fact_check
 from chatkit.reports.offline import OFFLINE_MODEL, OFFLINE_PROVIDER, offline_body, offline_summary_text
 from chatkit.reports.render import render_report_markdown, render_summary_markdown
 from chatkit.settings import Settings, load_settings, provider_name
@@ -305,6 +308,7 @@ class ChatKitAnalyzer:
                 body=body,
                 provider=self.provider_name,
                 model=self.model,
+                answer_mode="offline",
             )
             return report, None
         messages = self._messages(session, diagnosis, context)
@@ -349,6 +353,7 @@ class ChatKitAnalyzer:
         started = time.monotonic()
         completion = await self.llm.complete(messages, response_format=REPORT_FORMAT)
         usage = completion.usage
+        mode = completion.answer_mode
         body, problem = parse_report(completion.text)
         raw = completion.text
         if body is None:
@@ -357,6 +362,7 @@ class ChatKitAnalyzer:
                 repair_messages(messages, completion.text, problem), response_format=REPORT_FORMAT
             )
             usage = usage + repair.usage
+            mode = repair.answer_mode
             body, problem = parse_report(repair.text)
             raw = repair.text if repair.text.strip() else raw
         log.info(
@@ -369,8 +375,20 @@ class ChatKitAnalyzer:
             usage.total_tokens,
         )
         disagreement = None
+        check = ReportCheck()
         if body is not None:
             body = pseudo.restore_body(body)
+            # Before the report is shown or stored: its contradictions with the facts, and the what-if
+            # numbers its prevention advice left out.
+            checked = fact_check(body, session, diagnosis, context.quotes_for(session))
+            body = body.model_copy(update={"prevention": checked.prevention})
+            check = ReportCheck(
+                checked=True,
+                findings=[ReportFinding(**f.model_dump()) for f in checked.findings],
+                added_quotes=checked.added_quotes,
+            )
+            if checked.findings:
+                log.info("fact check of %s: %d finding(s)", session.id, checked.count)
             if body.root_cause.category != diagnosis.category:
                 disagreement = (
                     f"The LLM attributes this session to {body.root_cause.category.value}; the rule engine "
@@ -385,6 +403,8 @@ class ChatKitAnalyzer:
             provider=self.provider_name,
             model=self.model,
             usage=usage,
+            answer_mode=mode,  # type: ignore[arg-type]  # one of the provider's modes
+            fact_check=check,
         )
 
     def _audit(self, session: ChatKitSession, usage: TokenUsage, outcome: str, detail: str) -> None:
@@ -434,6 +454,8 @@ class ChatKitAnalyzer:
             "utilization_percentiles": agg["utilization_percentiles"],
             "time_range": agg["time_range"],
             "what_if": quotes,
+            "reports_checked": sum(1 for r in reports or [] if r.fact_check.checked),
+            "reports_with_findings": sum(1 for r in reports or [] if r.fact_check.count),
             "provider": self.provider_name,
             "model": self.model,
         }
