@@ -305,3 +305,13 @@ def test_no_progress_bar_when_stderr_is_not_a_terminal(tmp_path):
     path = write_jsonl(tmp_path / "many.jsonl", *sample_records(20))
     result = run("analyze", str(path), cwd=tmp_path)
     assert "20/20" not in result.stderr and "session/s" not in result.stderr
+
+
+def test_llm_fetch_and_serve_go_to_the_local_runtime(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["llm"]) == cli.EXIT_FAILED
+    assert "chatkit llm fetch" in capsys.readouterr().err
+    # an unknown model is refused by chatkit.llm.local before anything is downloaded
+    assert cli.main(["llm", "fetch", "--model", "no-such-model"]) == 1
+    assert "unknown local model 'no-such-model'" in capsys.readouterr().err
+    assert cli.main(["llm", "serve", "--model", "no-such-model", "--port", "1"]) == 1
+    assert "unknown local model" in capsys.readouterr().err
