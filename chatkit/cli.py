@@ -192,6 +192,8 @@ def _report_json(report: SessionReport) -> dict[str, Any]:
         "model": report.model,
         "usage": report.usage.model_dump(),
         "from_cache": report.from_cache,
+        "answer_mode": report.answer_mode,
+        "fact_check": report.fact_check.model_dump(mode="json"),
     }
 
 

@@ -10,6 +10,9 @@ ids they stand for, so the key does not depend on the per-run pseudonym secret),
 model and the prompt version: whatever shapes the prompt (what-if quotes, LLM_MAX_REASON_CHARS) shapes
 the key. Every coroutine runs on the process's LLM runtime (`llm.runtime`): one loop, one concurrency
 cap and one request budget for every caller; store I/O and progress callbacks run in threads, off it.
+
+One module past 500 lines: it is the one orchestration (single, batch, summary) over one cache key and
+one runtime; the parts it calls (parsing, fact check, rendering, cache) live in their own modules.
 """
 
 from __future__ import annotations

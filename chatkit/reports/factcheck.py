@@ -19,6 +19,9 @@ prompt asks to be "exact facts from the data, with numbers".
 It also amends the prevention list: a what-if quote whose proposed value the advice does not carry is
 appended, so the numbers always reach the reader. Offline reports are written from the facts, so
 they pass trivially (`source="offline"`).
+
+One module past 500 lines: the patterns, the facts they are judged against and the rules that use
+them read as one table; split, each rule would need the others' claimed spans.
 """
 
 from __future__ import annotations
