@@ -78,7 +78,7 @@ def test_cli_analyze_against_the_local_server(
     assert result["answer_mode"] == "json_schema" and result["report"] is not None, result
     assert result["fact_check"]["checked"] is True
     assert result["fact_check"]["count"] == len(result["fact_check"]["findings"])
-    not_injected(result["report"])
+    not_injected(result["report"], result["diagnosis"]["evidence"])
 
 
 def test_rest_api_analyze_against_the_local_server(local_env: None) -> None:
@@ -95,7 +95,7 @@ def test_rest_api_analyze_against_the_local_server(local_env: None) -> None:
     report = response.json()["report"]
     assert report["answer_mode"] == "json_schema" and report["body"] is not None
     assert report["fact_check"]["checked"] is True
-    not_injected(report["body"])
+    not_injected(report["body"], report["diagnosis"]["evidence"])
     assert "### Fact check" in response.json()["analysis"]
 
 
@@ -127,7 +127,7 @@ def test_session_page_against_the_local_server(local_env: None) -> None:
         # the page shows the session's reason itself (data); the report written by the model must not obey it
         _, report = at.session_state["ui_report"]
         assert report.body is not None
-        not_injected(report.body.model_dump(mode="json"))
+        not_injected(report.body.model_dump(mode="json"), report.diagnosis.evidence)
     finally:
         st.cache_data.clear()
         st.cache_resource.clear()
