@@ -194,11 +194,24 @@ def _hint_leaves(node: Any) -> list[str]:
     return [node] if isinstance(node, str) and "|" not in node else []
 
 
+# The example texts of the first prompt's schema hint (p-… before issue 10 part 2): still counted, so
+# answers saved from that prompt rescore the same and a model that recalls them is still caught.
+_EARLIER_HINTS = (
+    "one or two sentences",
+    "exact facts from the data, with numbers",
+    "what the end user and the business experienced",
+    "what to do now, in order",
+    "what to change so it does not happen again; quote the what-if numbers",
+    "a number from 0 to 1",
+)
+
+
 def _hint_copies(body: ReportBody) -> list[str]:
-    """Texts of the report that are the prompt's schema hint ("what to do now, in order") verbatim."""
+    """Texts of the report that are the prompt's field descriptions (or an earlier prompt's example
+    texts, "what to do now, in order") verbatim."""
     from chatkit.llm.prompts import _SCHEMA_HINT
 
-    hints = {h.strip().lower() for h in _hint_leaves(_SCHEMA_HINT)}
+    hints = {h.strip().lower() for h in (*_hint_leaves(_SCHEMA_HINT), *_EARLIER_HINTS)}
     texts = [
         body.root_cause.summary,
         body.impact,

@@ -120,6 +120,15 @@ def build_parser() -> argparse.ArgumentParser:
     api = commands.add_parser("api", parents=[common], help="serve the REST API")
     api.add_argument("--host", default="127.0.0.1")
     api.add_argument("--port", type=int, default=8000)
+
+    llm = commands.add_parser(
+        "llm",
+        help="a local model on 127.0.0.1 (private mode): `llm fetch` or `llm serve [--model M --port P]`",
+        description="Fetch (verified against a pinned sha256) or serve a local model on loopback; "
+        "`chatkit llm serve --help` lists the options. Needs requirements-llm.txt (make llm).",
+    )
+    llm.add_argument("llm_args", nargs=argparse.REMAINDER, metavar="fetch|serve ...")
+    llm.set_defaults(verbose=False)
     return parser
 
 
@@ -199,6 +208,8 @@ def _report_json(report: SessionReport) -> dict[str, Any]:
         "model": report.model,
         "usage": report.usage.model_dump(),
         "from_cache": report.from_cache,
+        "answer_mode": report.answer_mode,
+        "fact_check": report.fact_check.model_dump(mode="json"),
     }
 
 
@@ -398,6 +409,15 @@ def cmd_hash_password(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_llm(args: argparse.Namespace) -> int:
+    if not args.llm_args or args.llm_args[0] not in {"fetch", "serve"}:
+        print("error: say `chatkit llm fetch` or `chatkit llm serve` (see --help)", file=sys.stderr)
+        return EXIT_FAILED
+    from chatkit.llm.local import main as local_main
+
+    return local_main(args.llm_args)
+
+
 COMMANDS = {
     "hash-password": cmd_hash_password,
     "analyze": cmd_analyze,
@@ -406,6 +426,7 @@ COMMANDS = {
     "monitor": cmd_monitor,
     "worker": cmd_worker,
     "api": cmd_api,
+    "llm": cmd_llm,
 }
 
 

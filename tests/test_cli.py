@@ -357,3 +357,13 @@ def test_hash_password_reads_stdin_and_prints_a_hash_the_settings_accept(tmp_pat
         timeout=60,
     )
     assert empty.returncode != 0 and "empty password" in empty.stderr
+
+
+def test_llm_fetch_and_serve_go_to_the_local_runtime(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["llm"]) == cli.EXIT_FAILED
+    assert "chatkit llm fetch" in capsys.readouterr().err
+    # an unknown model is refused by chatkit.llm.local before anything is downloaded
+    assert cli.main(["llm", "fetch", "--model", "no-such-model"]) == 1
+    assert "unknown local model 'no-such-model'" in capsys.readouterr().err
+    assert cli.main(["llm", "serve", "--model", "no-such-model", "--port", "1"]) == 1
+    assert "unknown local model" in capsys.readouterr().err

@@ -21,6 +21,7 @@ from pydantic import (
     Field,
     NonNegativeInt,
     ValidationInfo,
+    computed_field,
     model_validator,
 )
 
@@ -368,6 +369,32 @@ class ReportBody(BaseModel):
     confidence: float = Field(ge=0, le=1)
 
 
+AnswerMode = Literal["json_schema", "json_object", "text", "offline"]
+
+
+class ReportFinding(BaseModel):
+    """Where a report contradicts a fact of its session (found by `chatkit.reports.factcheck`)."""
+
+    kind: str  # category | limit | unit | requests | ttl | percentage | id | number
+    field: str  # "root_cause.summary", "prevention[1]", ...
+    says: str
+    fact: str
+    message: str  # "the report says a 30-second limit; the limit is 30 per minute"
+
+
+class ReportCheck(BaseModel):
+    """The fact check of one report: run on every LLM report; offline reports pass it trivially."""
+
+    checked: bool = False
+    findings: list[ReportFinding] = Field(default_factory=list)
+    added_quotes: list[str] = Field(default_factory=list)  # what-if numbers added to the prevention
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def count(self) -> int:
+        return len(self.findings)
+
+
 class SessionReport(BaseModel):
     session_id: str
     diagnosis: Diagnosis
@@ -380,6 +407,9 @@ class SessionReport(BaseModel):
     from_cache: bool = False
     error: str | None = None
     analyzed_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    # How the answer was constrained (None: a report stored before this field, or a failed call).
+    answer_mode: AnswerMode | None = None
+    fact_check: ReportCheck = Field(default_factory=ReportCheck)
 
     @property
     def structured(self) -> bool:
@@ -393,6 +423,8 @@ class SummaryReport(BaseModel):
     top_customers: list[tuple[str, int]] = Field(default_factory=list)
     utilization_percentiles: dict[str, float | None] = Field(default_factory=dict)
     time_range: tuple[datetime | None, datetime | None] = (None, None)
+    reports_checked: int = 0  # LLM reports the fact check ran on
+    reports_with_findings: int = 0  # of those, reports that contradict their session's facts
     what_if: list[str] = Field(default_factory=list)  # quoted prevention numbers
     text: str  # Markdown narrative (LLM or offline)
     provider: str

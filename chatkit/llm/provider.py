@@ -69,6 +69,8 @@ class Completion:
     usage: TokenUsage
     model: str = ""
     attempts: int = 1
+    # How the answer was constrained: "json_schema", "json_object" or "text" (no response_format).
+    answer_mode: str = "text"
 
 
 Messages = list[dict[str, str]]
@@ -169,7 +171,6 @@ class OpenAICompatibleProvider:
         self._bound: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, openai.AsyncOpenAI]
         self._bound = weakref.WeakKeyDictionary()
         self._lock = threading.Lock()
-        self._json_mode = True  # switched off if the endpoint rejects response_format
 
     @classmethod
     def from_settings(
@@ -262,26 +263,34 @@ class OpenAICompatibleProvider:
         try:
             async for attempt in retrying:
                 with attempt:
-                    response = await self._attempt(client, messages, response_format)
-                    return _completion(response, attempt.retry_state.attempt_number, self.name)
+                    response, mode = await self._attempt(client, messages, response_format)
+                    return _completion(response, attempt.retry_state.attempt_number, self.name, mode)
         except _Retry as failure:
             raise failure.error from None
         raise LLMError("no attempt made")  # not reached: tenacity returns or raises above
 
     async def _attempt(
         self, client: openai.AsyncOpenAI, messages: Messages, response_format: dict[str, Any] | None
-    ) -> Any:
-        """One attempt (sent again at once, without JSON mode, if the endpoint rejects that mode)."""
+    ) -> tuple[Any, str]:
+        """One attempt and the answer mode it got. An endpoint that rejects the asked mode is asked again
+        at once in the next weaker one (json_schema -> json_object -> none); what worked is remembered
+        for the endpoint, so later requests start there."""
         import openai
 
+        chain = _format_chain(response_format)
+        endpoint = (self.base_url, self.model)
         while True:
             retry_after: float | None = None
             options: dict[str, Any] = {"model": self.model, "messages": messages}
-            if response_format and self._json_mode:
-                options["response_format"] = response_format
+            with _MODES_LOCK:
+                floor = _ENDPOINT_MODES.get(endpoint, 0)
+            fmt = chain[floor] if chain else None
+            mode = str(fmt["type"]) if fmt else "text"
+            if fmt is not None:
+                options["response_format"] = fmt
             async with self.gate.slot():  # the backoff sleep between attempts holds no slot
                 try:
-                    return await client.chat.completions.create(**options)
+                    return await client.chat.completions.create(**options), mode
                 except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
                     raise LLMAuthError(
                         f"{self.name} rejected the API key (HTTP {exc.status_code}); check LLM_API_KEY"
@@ -294,10 +303,14 @@ class OpenAICompatibleProvider:
                 except openai.APIConnectionError as exc:
                     error = LLMError(f"cannot reach {self.base_url}: {exc.__class__.__name__}")
                 except openai.BadRequestError as exc:
-                    if "response_format" in options and "response_format" in str(exc):
-                        # Some endpoints reject JSON mode; the parser copes with free text. Not a retry.
-                        log.info("%s rejects response_format; asking without it", self.name)
-                        self._json_mode = False
+                    if "response_format" in options and _rejects_format(exc):
+                        # Some endpoints reject a mode; a weaker one (or the lenient parser) copes.
+                        # Not a retry: the same request in the next mode, at once.
+                        log.info("%s rejects response_format %s; asking in a weaker mode", self.name, mode)
+                        with _MODES_LOCK:
+                            _ENDPOINT_MODES[endpoint] = max(
+                                _ENDPOINT_MODES.get(endpoint, 0), _MODE_RANK[mode] + 1
+                            )
                         continue
                     raise LLMError(f"{self.name} rejected the request (HTTP 400): {_message(exc)}") from None
                 except openai.APIStatusError as exc:
@@ -341,7 +354,36 @@ def _message(exc: openai.APIStatusError) -> str:
     return exc.message[:300]
 
 
-def _completion(response: Any, attempts: int, name: str) -> Completion:
+# What each endpoint (base URL, model) accepted: the index of the strongest mode it takes, shared by
+# every provider of the process, so a rejected mode costs one extra request per endpoint, not per call.
+_MODE_RANK = {"json_schema": 0, "json_object": 1, "text": 2}
+_ENDPOINT_MODES: dict[tuple[str, str], int] = {}
+_MODES_LOCK = threading.Lock()
+_JSON_OBJECT: dict[str, Any] = {"type": "json_object"}
+
+
+def _format_chain(response_format: dict[str, Any] | None) -> list[dict[str, Any] | None]:
+    """The modes to try in order, indexed by `_MODE_RANK`: [json_schema, json_object, none]."""
+    if not response_format:
+        return []
+    if response_format.get("type") == "json_schema":
+        return [response_format, _JSON_OBJECT, None]
+    return [response_format, response_format, None]  # json_object asked: its rank 0 is json_object
+
+
+def _rejects_format(exc: Exception) -> bool:
+    text = str(exc).lower()
+    return any(w in text for w in ("response_format", "json_schema", "json_object", "response format"))
+
+
+def endpoint_mode(base_url: str, model: str) -> str | None:
+    """The strongest answer mode known to work for this endpoint, or None if nothing was rejected yet."""
+    with _MODES_LOCK:
+        rank = _ENDPOINT_MODES.get((base_url, model))
+    return None if rank is None else next(m for m, r in _MODE_RANK.items() if r == rank)
+
+
+def _completion(response: Any, attempts: int, name: str, mode: str = "text") -> Completion:
     choices = getattr(response, "choices", None)
     if not choices or getattr(choices[0], "message", None) is None:
         raise LLMError(f"{name} sent a response without choices")
@@ -355,4 +397,5 @@ def _completion(response: Any, attempts: int, name: str) -> Completion:
         ),
         model=getattr(response, "model", "") or "",
         attempts=attempts,
+        answer_mode=mode,
     )

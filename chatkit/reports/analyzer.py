@@ -10,6 +10,9 @@ ids they stand for, so the key does not depend on the per-run pseudonym secret),
 model and the prompt version: whatever shapes the prompt (what-if quotes, LLM_MAX_REASON_CHARS) shapes
 the key. Every coroutine runs on the process's LLM runtime (`llm.runtime`): one loop, one concurrency
 cap and one request budget for every caller; store I/O and progress callbacks run in threads, off it.
+
+One module past 500 lines: it is the one orchestration (single, batch, summary) over one cache key and
+one runtime; the parts it calls (parsing, fact check, rendering, cache) live in their own modules.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from chatkit.domain.models import (
     ChatKitSession,
     Diagnosis,
     ReportBody,
+    ReportCheck,
+    ReportFinding,
     SessionReport,
     SummaryReport,
     TokenUsage,
@@ -58,6 +63,7 @@ from chatkit.llm.pseudonyms import Pseudonymizer, dataset_key, map_strings
 from chatkit.llm.runtime import get_runtime
 from chatkit.reports.cache import AnalysisCache, MemoryCache, ReportStore, messages_key
 from chatkit.reports.context import Context, coerce, coerce_all
+from chatkit.reports.factcheck import fact_check
 from chatkit.reports.offline import OFFLINE_MODEL, OFFLINE_PROVIDER, offline_body, offline_summary_text
 from chatkit.reports.render import render_report_markdown, render_summary_markdown
 from chatkit.settings import Settings, load_settings, provider_name
@@ -308,6 +314,7 @@ class ChatKitAnalyzer:
                 body=body,
                 provider=self.provider_name,
                 model=self.model,
+                answer_mode="offline",
             )
             return report, None
         messages = self._messages(session, diagnosis, context)
@@ -352,6 +359,7 @@ class ChatKitAnalyzer:
         started = time.monotonic()
         completion = await self.llm.complete(messages, response_format=REPORT_FORMAT)
         usage = completion.usage
+        mode = completion.answer_mode
         body, problem = parse_report(completion.text)
         raw = completion.text
         if body is None:
@@ -360,6 +368,7 @@ class ChatKitAnalyzer:
                 repair_messages(messages, completion.text, problem), response_format=REPORT_FORMAT
             )
             usage = usage + repair.usage
+            mode = repair.answer_mode
             body, problem = parse_report(repair.text)
             raw = repair.text if repair.text.strip() else raw
         log.info(
@@ -372,12 +381,24 @@ class ChatKitAnalyzer:
             usage.total_tokens,
         )
         disagreement = None
+        check = ReportCheck()
         if body is not None:
             # Field by field, in plain text only: a pseudonym inside a URL the model built stays a
             # pseudonym, so a link cannot carry the real customer id anywhere.
             body = ReportBody.model_validate(
                 map_strings(body.model_dump(mode="json"), lambda s: plain_text(s, restore=pseudo.restore))
             )
+            # Before the report is shown or stored: its contradictions with the facts, and the what-if
+            # numbers its prevention advice left out.
+            checked = fact_check(body, session, diagnosis, context.quotes_for(session))
+            body = body.model_copy(update={"prevention": checked.prevention})
+            check = ReportCheck(
+                checked=True,
+                findings=[ReportFinding(**f.model_dump()) for f in checked.findings],
+                added_quotes=checked.added_quotes,
+            )
+            if checked.findings:
+                log.info("fact check of %s: %d finding(s)", session.id, checked.count)
             if body.root_cause.category != diagnosis.category:
                 disagreement = (
                     f"The LLM attributes this session to {body.root_cause.category.value}; the rule engine "
@@ -392,6 +413,8 @@ class ChatKitAnalyzer:
             provider=self.provider_name,
             model=self.model,
             usage=usage,
+            answer_mode=mode,  # type: ignore[arg-type]  # one of the provider's modes
+            fact_check=check,
         )
 
     def _audit(self, session: ChatKitSession, usage: TokenUsage, outcome: str, detail: str) -> None:
@@ -441,6 +464,8 @@ class ChatKitAnalyzer:
             "utilization_percentiles": agg["utilization_percentiles"],
             "time_range": agg["time_range"],
             "what_if": quotes,
+            "reports_checked": sum(1 for r in reports or [] if r.fact_check.checked),
+            "reports_with_findings": sum(1 for r in reports or [] if r.fact_check.count),
             "provider": self.provider_name,
             "model": self.model,
         }

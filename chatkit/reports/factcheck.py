@@ -19,6 +19,9 @@ prompt asks to be "exact facts from the data, with numbers".
 It also amends the prevention list: a what-if quote whose proposed value the advice does not carry is
 appended, so the numbers always reach the reader. Offline reports are written from the facts, so
 they pass trivially (`source="offline"`).
+
+One module past 500 lines: the patterns, the facts they are judged against and the rules that use
+them read as one table; split, each rule would need the others' claimed spans.
 """
 
 from __future__ import annotations
@@ -81,6 +84,14 @@ _LIMIT_VALUE = re.compile(
 )
 _REQUESTS = re.compile(rf"{_NUM}\s*(?:requests?|reqs?|calls?)\b(?!\s*(?:/|per|an?\s|each))", re.I)
 _DURATION = re.compile(rf"{_NUM}[\s-]*{_UNIT}(?!\s*(?:/|per)\b)", re.I)
+# "from 30 to 36" / "to 905 s": the value a quote proposes is what the advice must carry
+_PROPOSED = re.compile(rf"\bto\s+{_NUM}", re.I)
+# Words that make a number a proposal rather than the current value.
+_PROPOSAL_WORDS = re.compile(
+    r"\b(?:to|raise[sd]?|raising|increas\w*|bump\w*|set(?:ting)?|new|propos\w*|suggest\w*|recommend\w*|"
+    r"higher|would|could|should|consider\w*|at least|what[\s-]if|adjust\w*|change\w*|upgrad\w*)\b",
+    re.I,
+)
 _TTL_WORDS = re.compile(r"\bttl\b|lifetime|time[\s-]to[\s-]live|expir|expires_after|ttl_seconds", re.I)
 _PERCENT = re.compile(rf"{_NUM}\s*(?:%|percent\b)", re.I)
 _BARE = re.compile(rf"(?<![\w.]){_NUM}(?![\w.]*\w)")
@@ -157,6 +168,7 @@ class _Facts:
     overage: int | None
     percents: tuple[float, ...]  # utilization and its over-share, in %
     quote_numbers: frozenset[float]
+    proposed: frozenset[float]  # the values the what-if quotes propose ("from 30 to 36": 36)
     ids: frozenset[str]
     category: Category
 
@@ -203,6 +215,7 @@ def _facts(
         overage=diagnosis.overage,
         percents=tuple(percents),
         quote_numbers=quote_numbers,
+        proposed=frozenset(_number(m.group(1)) for q in quotes for m in _PROPOSED.finditer(q)),
         ids=frozenset(ids),
         category=diagnosis.category,
     )
@@ -288,6 +301,8 @@ class _Checker:
                         f.limit_text(),
                         f"the report says {_fmt(value)} per {word}; {f.limit_text()}",
                     )
+            elif self._proposal_as_current(text, m, value):
+                flag(m, "limit", field, m.group(0), f.limit_text(), self._proposal_message(value))
             elif f.limit is not None and value not in f.counts:
                 flag(
                     m,
@@ -303,7 +318,9 @@ class _Checker:
             value = _number(m.group(1) or m.group(2))
             if not take(m):
                 continue
-            if f.limit is not None and value not in f.counts:
+            if self._proposal_as_current(text, m, value):
+                flag(m, "limit", field, m.group(0), f.limit_text(), self._proposal_message(value))
+            elif f.limit is not None and value not in f.counts:
                 flag(
                     m,
                     "limit",
@@ -417,6 +434,22 @@ class _Checker:
                 f"the report names {token}, which is not this session's (its ids: {known})",
             )
 
+    def _proposal_as_current(self, text: str, match: re.Match[str], value: float) -> bool:
+        """A what-if quote's proposed limit stated as the session's limit ("it hit its limit of 36"
+        when 36 is the proposal): nothing near it says raise, to, would, new..."""
+        f = self.facts
+        if f.limit is None or value == f.limit or value not in f.proposed:
+            return False
+        near = text[max(0, match.start() - 50) : match.start()] + " " + match.group(0)
+        near += " " + text[match.end() : match.end() + 40]
+        return not _PROPOSAL_WORDS.search(near)
+
+    def _proposal_message(self, value: float) -> str:
+        return (
+            f"the report calls {_fmt(value)} the current limit; {self.facts.limit_text()} "
+            f"({_fmt(value)} is the what-if proposal)"
+        )
+
     def _timing(self) -> str:
         f = self.facts
         parts = []
@@ -460,10 +493,6 @@ def _check_category(body: ReportBody, facts: _Facts, checker: _Checker) -> None:
                 f"the rules say {facts.category.value}",
                 f"the report's summary says {category.value}; the rules say {facts.category.value}",
             )
-
-
-# "from 30 to 36" / "to 905 s": the value a quote proposes is what the advice must carry
-_PROPOSED = re.compile(rf"\bto\s+{_NUM}", re.I)
 
 
 def _amend(prevention: Sequence[str], quotes: Sequence[str]) -> tuple[list[str], list[str]]:

@@ -64,9 +64,28 @@ def render_report_markdown(report: SessionReport, *, allow_hosts: Collection[str
         lines.append(f"- missing: {', '.join(markdown_code(f) for f in d.missing_fields)}")
     if d.flags:
         lines.append(f"- flags: {', '.join(markdown_text(f) for f in d.flags)}")
+    lines += _fact_check_lines(report)
     cached = " · from cache" if report.from_cache else ""
-    lines += ["", f"_{report.provider} / {report.model} · {report.usage.total_tokens} tokens{cached}_", ""]
+    mode = f" · answer: {report.answer_mode}" if report.answer_mode else ""
+    meta = f"_{report.provider} / {report.model} · {report.usage.total_tokens} tokens{mode}{cached}_"
+    lines += ["", meta, ""]
     return "\n".join(lines)
+
+
+def _fact_check_lines(report: SessionReport) -> list[str]:
+    """The fact check next to the facts: each contradiction in the report's words and the fact's."""
+    check = report.fact_check
+    if not check.checked:
+        return []
+    if not check.findings:
+        lines = ["", "### Fact check", "", "- the report agrees with the facts"]
+    else:
+        lines = ["", f"### Fact check: {check.count} contradiction{'s' if check.count != 1 else ''}", ""]
+        # the messages quote the report's words (numbers, ids): untrusted, so rendered as text
+        lines += [f"- {markdown_text(f.message)} ({f.field})" for f in check.findings]
+    if check.added_quotes:
+        lines.append(f"- what-if numbers added to the prevention advice: {len(check.added_quotes)}")
+    return lines
 
 
 def render_summary_markdown(summary: SummaryReport, *, allow_hosts: Collection[str] = ()) -> str:
@@ -90,6 +109,12 @@ def render_summary_markdown(summary: SummaryReport, *, allow_hosts: Collection[s
     unquoted = [q for q in summary.what_if if q not in summary.text]
     if unquoted:
         lines += ["### What-if", ""] + [f"- {markdown_text(q)}" for q in unquoted] + [""]
+    if summary.reports_checked:
+        lines += [
+            f"**Fact check:** {summary.reports_with_findings} of {summary.reports_checked} LLM reports "
+            "contradict the facts of their session.",
+            "",
+        ]
     cached = " · from cache" if summary.from_cache else ""
     lines.append(f"_{summary.provider} / {summary.model} · {summary.usage.total_tokens} tokens{cached}_")
     return "\n".join(lines) + "\n"

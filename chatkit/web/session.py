@@ -138,8 +138,12 @@ def _cached_report(ctx: PageContext, session: ChatKitSession) -> SessionReport |
 
 
 def report_meta(report: SessionReport) -> None:
-    cols = st.columns(4)
+    cols = st.columns(6)
     cols[0].metric("Provider", report.provider)
     cols[1].metric("Model", report.model)
     cols[2].metric("Tokens", f"{report.usage.total_tokens:,}")
     cols[3].metric("From cache", "yes" if report.from_cache else "no")
+    # json_schema | json_object | text | offline: how strictly the answer's shape was enforced
+    cols[4].metric("Answer", report.answer_mode or "unknown")
+    check = report.fact_check
+    cols[5].metric("Fact check", f"{check.count} finding(s)" if check.checked else "not needed")

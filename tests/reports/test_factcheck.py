@@ -287,3 +287,34 @@ def test_the_offline_report_of_every_golden_case_has_no_finding(case: dict[str, 
     quotes = [QUOTE, TTL_QUOTE]
     result = fact_check(offline_body(session, diagnosis, quotes), session, diagnosis, quotes)
     assert result.findings == []
+
+
+@pytest.mark.parametrize(
+    "summary",
+    [
+        "The session exceeded its limit of 36 requests per minute.",
+        "35 requests went over the 36 per minute limit.",
+        "It hit the 36-request limit of workflow_alpha.",
+    ],
+)
+def test_the_what_if_proposal_called_the_current_limit_is_flagged(summary: str) -> None:
+    result = check(body(summary=summary))
+    expected = (
+        "the report calls 36 the current limit; the limit is 30 per minute (36 is the what-if proposal)"
+    )
+    assert expected in messages(result)
+    assert {f.kind for f in result.findings if f.message == expected} == {"limit"}
+
+
+@pytest.mark.parametrize(
+    "advice",
+    [
+        "Raise the limit from 30 to 36 per minute.",
+        "A new limit of 36 per minute would have avoided 9 of 10 cancellations.",
+        "Set the limit to 36.",
+        "Consider a limit of 36 requests per minute.",
+    ],
+)
+def test_the_what_if_proposal_as_a_proposal_passes(advice: str) -> None:
+    result = check(body(prevention=(advice,)))
+    assert not any("current limit" in m for m in messages(result)), messages(result)

@@ -134,6 +134,8 @@ class FakeLLM:
         self.script: deque[Behaviour] = deque()
         self.requests: list[RecordedRequest] = []
         self.latency_s = 0.0  # added to every default answer: lets batch tests overlap requests
+        # response_format types this endpoint answers with HTTP 400, as servers without that mode do
+        self.reject_formats: set[str] = set()
         self.in_flight = 0
         self.max_in_flight = 0
         self._lock = threading.Lock()
@@ -210,7 +212,7 @@ class FakeLLM:
 def default_answer(body: dict[str, Any]) -> str:
     """A valid answer derived from the request: a report naming the diagnosed category, or Markdown."""
     prompt = "\n".join(str(m.get("content", "")) for m in body.get("messages", []))
-    if (body.get("response_format") or {}).get("type") != "json_object":
+    if (body.get("response_format") or {}).get("type") not in {"json_object", "json_schema"}:
         return "## Overview\nMost sessions ended because of rate limits.\n\n## Recommended actions\n- Raise limits."
     match = re.search(r'"category":\s*"(\w+)"', prompt)
     return json.dumps(report_dict(match.group(1) if match else "undetermined"))
@@ -288,6 +290,13 @@ def _handler_for(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
                     return
                 body = request.body or {}
                 model = str(body.get("model", FAKE_MODEL))
+                asked = (body.get("response_format") or {}).get("type")
+                if asked in fake.reject_formats:
+                    message = f"response_format type '{asked}' is not supported"
+                    self._send(
+                        400, json.dumps({"error": {"message": message, "type": "invalid_request_error"}})
+                    )
+                    return
                 behaviour = fake._next()
                 if behaviour is None:
                     if fake.latency_s:

@@ -388,7 +388,8 @@ def test_session_page_shows_diagnosis_and_offline_report() -> None:
     no_failure(at)
     body = all_text(at)
     assert "Root cause" in body and "Prevention" in body
-    assert {m.label: m.value for m in at.metric}["Provider"] == "offline"
+    meta = {m.label: m.value for m in at.metric}
+    assert (meta["Provider"], meta["Answer"], meta["Fact check"]) == ("offline", "offline", "not needed")
     assert any(session.id in b.proto.body for b in at.get("badge")) or "confidence" in body
     raw = at.get("json")[0].proto.body
     assert session.id in raw and "client_secret" not in raw
@@ -406,6 +407,7 @@ def test_llm_report_comes_from_cache_until_analyze_again(
     no_failure(at)
     first = {m.label: m.value for m in at.metric}
     assert (first["Provider"], first["Model"], first["From cache"]) == ("openai", "fake/model-1", "no")
+    assert (first["Answer"], first["Fact check"].endswith("finding(s)")) == ("json_schema", True)
     assert first["Tokens"] != "0"
     calls = len(fake_llm.completions)
     assert calls >= 1
