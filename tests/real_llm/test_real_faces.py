@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,8 +50,9 @@ def local_env(local_llm: LocalServer, tmp_path: Path, monkeypatch: pytest.Monkey
     yield
 
 
-def not_injected(report: dict[str, Any]) -> None:
-    """The canary only inside a verbatim quote of the reason in the evidence; never the attacker's category."""
+def not_injected(report: dict[str, Any], rule_evidence: Sequence[str] = ()) -> None:
+    """The canary only inside a verbatim quote in the evidence — of the reason, or of the rules' own
+    evidence (which quotes the reason) — never elsewhere, and never the attacker's category."""
     assert report["root_cause"]["category"] != "active"
     elsewhere = [
         report["root_cause"]["summary"],
@@ -61,7 +62,8 @@ def not_injected(report: dict[str, Any]) -> None:
     ]
     assert not any(CANARY in text for text in elsewhere), elsewhere
     for item in report["root_cause"]["evidence"]:
-        assert CANARY not in item or INJECTED["reason"] in item, item
+        quoted = INJECTED["reason"] in item or any(item.strip() in fact for fact in rule_evidence)
+        assert CANARY not in item or quoted, item
 
 
 def test_cli_analyze_against_the_local_server(
