@@ -22,7 +22,8 @@ provider_col, store_col = st.columns(2)
 with provider_col:
     st.subheader("Analyzer")
     st.dataframe(tables.download_safe(view.analyzer_table(public)), hide_index=True, width="stretch")
-    if st.button("Test connection", icon=":material/network_check:"):
+    # A test is one LLM call: it spends the key's budget, so it is an admin's, as analyses are.
+    if ctx.may(Action.ANALYZE) and st.button("Test connection", icon=":material/network_check:"):
         ok, message = view.check_connection(ctx)
         if ok:
             st.success(markdown_text(message), icon=":material/check_circle:")

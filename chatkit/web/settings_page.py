@@ -6,6 +6,7 @@ from typing import Any
 
 import pandas as pd
 
+from chatkit.domain.access import Action
 from chatkit.reports.analyzer import LLMError
 from chatkit.web.setup import PageContext
 
@@ -41,6 +42,7 @@ def store_table(ctx: PageContext) -> pd.DataFrame:
 
 def check_connection(ctx: PageContext) -> tuple[bool, str]:
     """The analyzer's connection test; failures come back as a message, never a traceback."""
+    ctx.require(Action.ANALYZE)
     try:
         return ctx.analyzer.test_connection()
     except LLMError as exc:

@@ -159,6 +159,19 @@ def test_a_viewer_does_not_see_admin_actions_and_the_audit_page_is_not_in_the_me
     assert "Only admins can start a batch" in text_of(at)
 
 
+def test_only_an_admin_may_test_the_llm_connection_it_spends_a_call() -> None:
+    at = open_page("settings", ALICE)
+    no_failure(at)
+    assert "Test connection" not in {b.label for b in at.button}
+    at = open_page("settings", BOB)
+    no_failure(at)
+    assert "Test connection" in {b.label for b in at.button}
+    refused = crafted(
+        "settings", "from chatkit.web import settings_page; settings_page.check_connection(ctx)", ALICE
+    )
+    assert "done" not in refused.session_state and "Not allowed" in text_of(refused)
+
+
 def test_a_deep_link_to_the_audit_page_is_refused_for_a_viewer_and_audited() -> None:
     store().audit("bob@example.com", "delete", dataset_id="secret-ds")
     at = open_page("audit", ALICE)
