@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from chatkit.domain.models import ChatKitSession, ReportBody
+from chatkit.domain.text import plain_text
 
 __all__ = ["Pseudonymizer", "dataset_key", "map_strings"]
 
@@ -56,8 +57,10 @@ class Pseudonymizer:
         )
 
     def restore_body(self, body: ReportBody) -> ReportBody:
+        """The report with real ids back, field by field and in plain text only: a pseudonym inside a
+        URL the model built stays a pseudonym, so a link cannot carry the real customer id anywhere."""
         data = body.model_dump(mode="json")
-        return ReportBody.model_validate(map_strings(data, self.restore))
+        return ReportBody.model_validate(map_strings(data, lambda s: plain_text(s, restore=self.restore)))
 
 
 def dataset_key(secret: bytes, sessions: Sequence[ChatKitSession]) -> bytes:

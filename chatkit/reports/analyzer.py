@@ -31,7 +31,6 @@ from pydantic import ValidationError
 from chatkit.domain.models import (
     ChatKitSession,
     Diagnosis,
-    ReportBody,
     ReportCheck,
     ReportFinding,
     SessionReport,
@@ -59,7 +58,7 @@ from chatkit.llm.provider import (
     LLMTimeoutError,
     OpenAICompatibleProvider,
 )
-from chatkit.llm.pseudonyms import Pseudonymizer, dataset_key, map_strings
+from chatkit.llm.pseudonyms import Pseudonymizer, dataset_key
 from chatkit.llm.runtime import get_runtime
 from chatkit.reports.cache import AnalysisCache, MemoryCache, ReportStore, messages_key
 from chatkit.reports.context import Context, coerce, coerce_all
@@ -383,11 +382,7 @@ class ChatKitAnalyzer:
         disagreement = None
         check = ReportCheck()
         if body is not None:
-            # Field by field, in plain text only: a pseudonym inside a URL the model built stays a
-            # pseudonym, so a link cannot carry the real customer id anywhere.
-            body = ReportBody.model_validate(
-                map_strings(body.model_dump(mode="json"), lambda s: plain_text(s, restore=pseudo.restore))
-            )
+            body = pseudo.restore_body(body)
             # Before the report is shown or stored: its contradictions with the facts, and the what-if
             # numbers its prevention advice left out.
             checked = fact_check(body, session, diagnosis, context.quotes_for(session))
