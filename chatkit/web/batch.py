@@ -49,6 +49,7 @@ def start_job(ctx: PageContext, session_ids: Sequence[str]) -> str:
         ctx.store.load_sessions(ctx.dataset.id, list(session_ids)),
         provider=ctx.analyzer.provider_name,
         model=ctx.analyzer.model,
+        requested_by=ctx.identity.who,  # the worker's audit rows for this job name this person
     )
     ctx.audit(
         Action.BATCH,

@@ -387,6 +387,7 @@ def test_two_people_uploading_analyzing_and_deleting_at_once_lose_nothing() -> N
     assert rows(dataset_id=gone) == [("bob@example.com", "delete", "ok")]
     assert [r[:2] for r in rows(dataset_id=keep)][:1] == [("bob@example.com", "batch")]
     assert rows(dataset_id=keep)[-1][1:] == ("batch_job", "done")  # the worker's row names the data set too
+    assert {r[0] for r in rows(dataset_id=keep)} == {"bob@example.com"}  # the worker ran it for bob
 
 
 def _llm(monkeypatch: pytest.MonkeyPatch, fake_llm: Any) -> None:
