@@ -13,6 +13,7 @@ Each finished session is recorded as it arrives, so a resumed job only analyzes 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -25,7 +26,7 @@ from typing import ClassVar, Protocol
 from pydantic import BaseModel
 
 from chatkit.domain.models import ChatKitSession, SessionReport
-from chatkit.store import DatasetInfo, Store
+from chatkit.store import DatasetInfo, JobRecord, Store, acting_as
 
 log = logging.getLogger(__name__)
 
@@ -94,8 +95,13 @@ def run_job(
 
     watcher = threading.Thread(target=watch, name=f"chatkit-heartbeat-{job_id[:8]}", daemon=True)
     watcher.start()
+    # Every audit row of this job (the start, the analyzer's per-call rows, the end) names whoever
+    # queued it; a job from before migration 0003 has no requester and its rows name the worker.
+    requester = acting_as(job.requested_by) if job.requested_by else contextlib.nullcontext()
     try:
-        _execute(store, analyzer, job_id, worker_id, cancel, lost, shutdown)
+        with requester:
+            _audit_start(store, job, worker_id)
+            _execute(store, analyzer, job_id, worker_id, cancel, lost, shutdown)
     except BaseException as exc:
         # Ctrl-C or SystemExit in a CLI worker: the job is not at fault, let another worker resume it.
         # (After an ordinary error the job stays claimed; it is taken over once its heartbeat is stale.)
@@ -181,6 +187,20 @@ def _execute(
     _audit(store, job_id, worker_id)
 
 
+def _audit_start(store: Store, job: JobRecord, worker_id: str) -> None:
+    """The worker took the job up (first time, or resuming one whose worker stopped)."""
+    resumed = f", resuming after {job.done} done" if job.done else ""
+    store.audit(
+        f"worker:{worker_id}",
+        "batch_job",
+        provider=job.provider,
+        model=job.model,
+        outcome="running",
+        detail=f"job {job.id}: run by worker {worker_id}, {job.total} sessions{resumed}",
+        dataset_id=job.dataset_id,
+    )
+
+
 def _audit(store: Store, job_id: str, worker_id: str) -> None:
     job = store.get_job(job_id)
     if job is None:
@@ -198,7 +218,8 @@ def _audit(store: Store, job_id: str, worker_id: str) -> None:
         model=job.model,
         tokens=tokens,
         outcome=job.status,
-        detail=f"job {job_id}: {job.done} of {job.total} sessions" + (f"; {job.error}" if job.error else ""),
+        detail=f"job {job_id}: run by worker {worker_id}, {job.done} of {job.total} sessions"
+        + (f"; {job.error}" if job.error else ""),
         dataset_id=job.dataset_id,
     )
 

@@ -9,8 +9,10 @@ ctx = page_setup("audit")  # refuses (and audits) anyone but an admin, deep link
 
 st.title("Audit")
 st.caption(
-    "Every action on this store, newest first: who (the signed-in address, an API token's name, the "
-    "worker or retention), what, on which data set, with which provider and model, and how it ended."
+    "Every action on this store, newest first: who (the signed-in address, an API token's name or "
+    "retention; a batch job's rows name whoever queued it), what (imports, analyses, batches, deletions, "
+    "every download as an export, sign-ins and refusals), on which data set, with which provider and "
+    "model, and how it ended."
 )
 chosen = audit.filters(ctx)
 found = audit.rows(ctx.store, chosen)

@@ -66,8 +66,7 @@ if files:
 
     if result.sessions:
         with st.expander(f"Preview of the {len(result.sessions):,} sessions read"):
-            preview = tables.download_safe(tables.sessions_preview(result.sessions))
-            st.dataframe(preview, hide_index=True, width="stretch")
+            imp.sessions_preview(ctx, result.sessions, result.files or [n for n, _ in files])
         with st.form("save_dataset", border=False):
             name = st.text_input(
                 "Data set name", value=tables.default_dataset_name(result.files or [n for n, _ in files])

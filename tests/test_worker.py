@@ -48,9 +48,11 @@ def test_a_job_runs_to_done_with_results_and_a_summary(store: Store) -> None:
     assert SessionReport.model_validate(job.results[0]["report"]).body.impact == "one conversation cut off"
     summary = SummaryReport.model_validate(job.summary)
     assert summary.total_sessions == 6 and summary.text == "6 reports over 6 sessions"
-    (audit,) = store.audit_log()
+    audit, start = store.audit_log()
+    assert (start["action"], start["outcome"], start["session_count"]) == ("batch_job", "running", 0)
     assert (audit["action"], audit["outcome"], audit["session_count"]) == ("batch_job", "done", 6)
-    assert audit["tokens"] == 5 * 10 + 5 and audit["actor"] == "worker:w1"
+    # No one asked for this job (created outside any face): its rows name the worker.
+    assert audit["tokens"] == 5 * 10 + 5 and {start["actor"], audit["actor"]} == {"worker:w1"}
 
 
 def test_a_job_cut_off_by_a_crash_resumes_with_only_the_remaining_sessions(
@@ -325,6 +327,50 @@ def test_stop_and_rerun_against_an_llm_server_reuse_the_cache(store: Store, fake
     assert "sk-test-SECRET" not in json.dumps(
         [job.results, job.summary, store.audit_log(limit=200)], default=str
     )
+
+
+def test_every_audit_row_of_a_job_names_whoever_queued_it_not_the_worker(
+    store: Store, fake_llm, llm_settings
+) -> None:
+    from chatkit.domain.sample import sample_sessions
+    from chatkit.reports.analyzer import ChatKitAnalyzer
+
+    analyzer = ChatKitAnalyzer(llm_settings(llm_concurrency=2), store=store)
+    job_id = store.create_job(
+        "ds-1",
+        [],
+        sample_sessions(4),
+        provider=analyzer.provider_name,
+        model=analyzer.model,
+        requested_by="alice@example.com",
+    )
+    assert store.get_job(job_id).requested_by == "alice@example.com"
+    worker = BackgroundWorker(store, analyzer, poll_s=0.05, worker_id="w-alice").start()
+    try:
+        wait_for(lambda: store.get_job(job_id, with_results=False).status == "done", timeout_s=30)
+    finally:
+        worker.stop()
+    log = list(reversed(store.audit_log(limit=100)))  # oldest first
+    assert [(r["action"], r["outcome"]) for r in log[:1] + log[-2:]] == [
+        ("batch_job", "running"),
+        ("summarize", "ok"),
+        ("batch_job", "done"),
+    ]
+    assert [r["action"] for r in log[1:-2]] == ["analyze"] * 4 and len(fake_llm.requests) == 5
+    assert {r["actor"] for r in log} == {"alice@example.com"}
+    assert "run by worker w-alice" in log[0]["detail"] and "run by worker w-alice" in log[-1]["detail"]
+    assert {r["dataset_id"] for r in (log[0], log[-1])} == {"ds-1"}
+
+
+def test_a_job_queued_while_acting_for_someone_is_theirs(store: Store) -> None:
+    from chatkit.store import acting_as
+
+    with acting_as("token:ci"):
+        job_id = store.create_job(None, [], make_sessions(1), provider="standin", model="standin-1")
+    assert store.get_job(job_id).requested_by == "token:ci"
+    store.claim_job("w1")
+    run_job(store, StandInAnalyzer(), job_id, "w1")
+    assert {r["actor"] for r in store.audit_log()} == {"token:ci"}
 
 
 def test_a_rejected_key_fails_the_job_clearly(store: Store, fake_llm, llm_settings) -> None:

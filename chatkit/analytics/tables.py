@@ -7,9 +7,13 @@ Streamlit's caches, which must never be changed in place.
 
 from __future__ import annotations
 
+import csv
+import io
+import numbers
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -26,14 +30,36 @@ from chatkit.domain.text import csv_cell
 def download_safe(df: pd.DataFrame) -> pd.DataFrame:
     """A copy of `df` whose text cells and column names a spreadsheet would not run as formulas.
 
-    Streamlit's table toolbar downloads exactly what is displayed, so the display frame itself is
-    neutralized (`csv_cell`: a leading `'` before `=`, `+`, `-`, `@`, also behind NBSP or BOM).
+    Streamlit's table toolbar would download exactly what is displayed (it is off in
+    .streamlit/config.toml, but a launch that skips that file has it back), so the display frame
+    itself is neutralized (`csv_cell`: a leading `'` before `=`, `+`, `-`, `@`, also behind NBSP or BOM).
     Only text columns change: numbers, times and booleans keep their types and formats.
     """
     out = df.rename(columns=lambda c: csv_cell(c) if isinstance(c, str) else c)
     for column in out.columns[[not is_numeric_or_time(out[c]) for c in out.columns]]:
         out[column] = out[column].map(csv_cell, na_action="ignore")
     return out
+
+
+def table_csv(df: pd.DataFrame) -> bytes:
+    """The CSV (UTF-8) a table's own download button sends: every text cell and column name
+    formula-neutral (`csv_cell`), times in ISO 8601, missing values empty, numbers as they are."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([csv_cell(str(c)) for c in df.columns])
+    for record in df.itertuples(index=False):
+        writer.writerow([_csv_value(v) for v in record])
+    return out.getvalue().encode()
+
+
+def _csv_value(value: Any) -> Any:
+    if pd.api.types.is_scalar(value) and pd.isna(value):  # None, NaN, NA and NaT
+        return ""
+    if isinstance(value, datetime):  # pandas' Timestamp too
+        return value.isoformat()
+    if isinstance(value, numbers.Number):  # numpy's too; a negative number is not a formula
+        return value
+    return csv_cell(str(value))  # anything else is written as its text, so its text is checked
 
 
 def is_numeric_or_time(series: pd.Series) -> bool:

@@ -45,7 +45,12 @@ def set_actor(who: str | None) -> None:
 
 
 def current_actor(default: str) -> str:
-    return _acting.get() or default
+    return acting_for() or default
+
+
+def acting_for() -> str | None:
+    """Whom this context acts for (`acting_as`, `set_actor`), or None when it serves no one."""
+    return _acting.get()
 
 
 class AuditLog(StoreEngine):

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from chatkit.domain.models import ChatKitSession
 from chatkit.domain.secrets import assert_secret_free, redact_text
+from chatkit.store.audit import acting_for
 from chatkit.store.dataset_tables import stored_session
 from chatkit.store.engine import StoreEngine, chunks, now
 from chatkit.store.schema import dataset_sessions, datasets_table, job_sessions_table, jobs
@@ -61,6 +62,8 @@ class JobRecord:
     heartbeat_at: datetime | None
     summary: dict[str, Any] | None
     error: str | None
+    # Who queued it (their name is on the worker's audit rows); None before migration 0003.
+    requested_by: str | None = None
     # Finished sessions in job order: {"session_id", "report", "error"}; empty from list_jobs.
     results: list[dict[str, Any]] = field(default_factory=list)
 
@@ -83,11 +86,15 @@ class JobQueue(StoreEngine):
         *,
         provider: str,
         model: str,
+        requested_by: str | None = None,
     ) -> str:
         """A queued job over `sessions` (only those in `session_ids` when given).
 
         With no `sessions`, they are read from data set `dataset_id`. Ids repeated are analyzed once.
+        `requested_by` (default: whom the caller is `acting_as`, if anyone) is the person the worker
+        names on the job's audit rows.
         """
+        requester = requested_by if requested_by is not None else acting_for()
         if not sessions and dataset_id:
             sessions = self._dataset_sessions(dataset_id)
         wanted = set(session_ids)
@@ -128,6 +135,7 @@ class JobQueue(StoreEngine):
                     "heartbeat_at": None,
                     "summary": None,
                     "error": None,
+                    "requested_by": redact_text(requester) if requester else None,
                 },
             )
             for chunk in chunks(rows):

@@ -113,6 +113,9 @@ jobs = sa.Table(
     sa.Column("heartbeat_at", UTCDateTime, nullable=True),
     sa.Column("summary", sa.JSON, nullable=True),
     sa.Column("error", sa.Text, nullable=True),
+    # Who asked for the job (migration 0003): the worker writes its audit rows in their name. NULL for
+    # jobs queued before 0003 (and by a face that serves no one), whose rows name the worker.
+    sa.Column("requested_by", sa.Text, nullable=True),
     sa.Index("ix_jobs_status_created", "status", "created_at"),
 )
 

@@ -1,13 +1,12 @@
 """The Audit page's parts: filters (person, action, data set, time), the table, a formula-safe CSV.
 
 It answers "who did what to this data set": every row names the signed-in person (or the API
-token, the worker, `retention`) and, since migration 0002, the data set it was about.
+token, `retention`; a batch job's rows name whoever queued it, the worker only for jobs queued
+before migration 0003) and, since migration 0002, the data set it was about.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -16,9 +15,8 @@ import pandas as pd
 import streamlit as st
 
 from chatkit.analytics import tables
-from chatkit.domain.access import Action
-from chatkit.domain.text import csv_cell
 from chatkit.store import Store
+from chatkit.web import exports
 from chatkit.web.setup import PageContext
 
 EVERYONE = "Everyone"
@@ -100,22 +98,6 @@ def rows(store: Store, chosen: AuditFilters, limit: int = MAX_ROWS) -> pd.DataFr
     return pd.DataFrame(found, columns=[*COLUMNS, "session_ids"]).reindex(columns=COLUMNS)
 
 
-def audit_csv(df: pd.DataFrame) -> str:
-    """CSV of the table with every text cell formula-neutralized: an address or a detail is text a
-    spreadsheet must never evaluate (`=HYPERLINK(...)` as a display name, say)."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(df.columns)
-    for record in df.itertuples(index=False):
-        writer.writerow(
-            [
-                csv_cell(v.isoformat() if isinstance(v, datetime) else ("" if pd.isna(v) else v))
-                for v in record
-            ]
-        )
-    return out.getvalue()
-
-
 def table(ctx: PageContext, df: pd.DataFrame) -> None:
     st.dataframe(
         tables.download_safe(df),
@@ -123,13 +105,4 @@ def table(ctx: PageContext, df: pd.DataFrame) -> None:
         width="stretch",
         column_config={"at": st.column_config.DatetimeColumn("at (UTC)", format="YYYY-MM-DD HH:mm:ss")},
     )
-    st.download_button(
-        "Download CSV",
-        audit_csv(df),
-        "chatkit-audit.csv",
-        "text/csv",
-        icon=":material/download:",
-        on_click=ctx.audit,
-        args=(Action.EXPORT,),
-        kwargs={"detail": f"audit log CSV, {len(df)} rows"},
-    )
+    exports.table_download(ctx, df, table="Audit log", file_name="chatkit-audit.csv", key="dl_audit")

@@ -13,6 +13,7 @@ from chatkit.domain.text import markdown_text
 from chatkit.reports import export
 from chatkit.reports.analyzer import LLMError, render_report_markdown, render_summary_markdown
 from chatkit.store import JobRecord
+from chatkit.web import exports
 from chatkit.web.nav import page_link
 from chatkit.web.setup import PageContext
 
@@ -49,6 +50,7 @@ def start_job(ctx: PageContext, session_ids: Sequence[str]) -> str:
         ctx.store.load_sessions(ctx.dataset.id, list(session_ids)),
         provider=ctx.analyzer.provider_name,
         model=ctx.analyzer.model,
+        requested_by=ctx.identity.who,  # the worker's audit rows for this job name this person
     )
     ctx.audit(
         Action.BATCH,
@@ -94,8 +96,17 @@ def follow_job(ctx: PageContext, first: JobRecord) -> None:
             f" · {job.provider} / {job.model}",
         )
         if job.results:
-            results = tables.download_safe(tables.job_results_table(job.results))
-            st.dataframe(results, hide_index=True, width="stretch", height=300)
+            results = tables.job_results_table(job.results)
+            st.dataframe(tables.download_safe(results), hide_index=True, width="stretch", height=300)
+            exports.table_download(
+                ctx,
+                results,
+                table=f"Batch results of job {job_id}",
+                file_name=f"chatkit-batch-{job_id[:8]}-results.csv",
+                key="dl_batch_results",
+                dataset_id=job.dataset_id,
+                label="Download these results (CSV)",
+            )
         if running and job.finished:
             st.rerun()  # the whole page: stop polling, show the summary and downloads
 

@@ -12,12 +12,12 @@ import streamlit as st
 from chatkit.analytics import tables
 from chatkit.domain import sample
 from chatkit.domain.access import Action
-from chatkit.domain.models import ImportResult
+from chatkit.domain.models import ChatKitSession, ImportResult
 from chatkit.domain.text import markdown_text
 from chatkit.ingest import import_files
 from chatkit.settings import Settings
 from chatkit.store import DatasetInfo
-from chatkit.web import caches
+from chatkit.web import caches, exports
 from chatkit.web.nav import page_link
 from chatkit.web.setup import PageContext
 
@@ -43,6 +43,19 @@ def import_once(files: Sequence[tuple[str, bytes]], settings: Settings) -> Impor
         )
         st.session_state["ui_import"] = memo
     return memo[1]
+
+
+def sessions_preview(ctx: PageContext, sessions: Sequence[ChatKitSession], files: Sequence[str]) -> None:
+    """The first sessions read, and their own download (customer data leaving: an audited export)."""
+    preview = tables.sessions_preview(sessions)
+    st.dataframe(tables.download_safe(preview), hide_index=True, width="stretch")
+    exports.table_download(
+        ctx,
+        preview,
+        table=f"Import preview of {', '.join(files)}",
+        file_name="chatkit-import-preview.csv",
+        key="dl_import_preview",
+    )
 
 
 def datasets_table(datasets: Sequence[DatasetInfo]) -> None:

@@ -9,7 +9,7 @@ import streamlit as st
 
 from chatkit.analytics import tables
 from chatkit.domain.text import markdown_code, markdown_text
-from chatkit.web import caches
+from chatkit.web import caches, exports
 from chatkit.web.nav import page_link
 from chatkit.web.setup import PageContext
 from chatkit.web.state import carry_params
@@ -118,6 +118,14 @@ def session_table(ctx: PageContext, picks: Sequence[tables.ChartPick | None], fr
             "rate_limit": st.column_config.NumberColumn("limit/min"),
         },
     )
+    exports.table_download(
+        ctx,
+        table,
+        table="Overview session table",
+        file_name=f"chatkit-sessions-{ctx.dataset.id[:8]}.csv",
+        key="dl_ov_sessions",
+        dataset_id=ctx.dataset.id,
+    )
     rows = event.selection.rows if event else []
     if rows:
         session_id = str(table.iloc[rows[0]]["session_id"])
@@ -180,7 +188,15 @@ def what_if_panel(ctx: PageContext) -> None:
         if quotes:
             quoted = "\n".join(f"- {markdown_text(q)}" for q in quotes)
             st.markdown("**What would have prevented them**\n" + quoted)
-        thresholds = caches.thresholds(dataset_id, filters_json, store, workflow)
-        st.dataframe(tables.download_safe(tables.threshold_table(thresholds)), hide_index=True)
+        thresholds = tables.threshold_table(caches.thresholds(dataset_id, filters_json, store, workflow))
+        st.dataframe(tables.download_safe(thresholds), hide_index=True)
+        exports.table_download(
+            ctx,
+            thresholds,
+            table=f"What-if thresholds ({choice})",
+            file_name=f"chatkit-thresholds-{dataset_id[:8]}.csv",
+            key="dl_ov_thresholds",
+            dataset_id=dataset_id,
+        )
 
     panel()

@@ -270,3 +270,43 @@ def test_percent_labels_stay_short_enough_for_a_kpi_tile() -> None:
         "50 %",
         "100 %",
     ]
+
+
+def test_table_csv_neutralizes_every_text_cell_and_header_and_keeps_numbers_and_times() -> None:
+    import csv
+    import io
+    from datetime import UTC, datetime
+
+    df = pd.DataFrame(
+        {
+            "at": [datetime(2026, 12, 1, 9, 30, tzinfo=UTC), None],
+            "actor": ['=HYPERLINK("http://x")', "alice@example.com"],
+            "detail": ["\u00a0+1", None],
+            "tokens": [3, -4],
+            "ids": [["=cmd"], []],
+            "@sum": ["ok", "ok"],
+        }
+    )
+    rows = list(csv.reader(io.StringIO(tables.table_csv(df).decode())))
+    assert rows[0] == ["at", "actor", "detail", "tokens", "ids", "'@sum"]
+    assert rows[1] == [
+        "2026-12-01T09:30:00+00:00",
+        '\'=HYPERLINK("http://x")',
+        "'\u00a0+1",
+        "3",
+        "['=cmd']",
+        "ok",
+    ]
+    assert rows[2] == ["", "alice@example.com", "", "-4", "[]", "ok"]  # a negative number is a number
+
+
+def test_table_csv_of_a_shown_table_reads_back_as_what_the_page_showed() -> None:
+    import io
+
+    table = session_rows(sessions_frame(sample.sample_sessions(40)))
+    back = pd.read_csv(io.BytesIO(tables.table_csv(table)))
+    assert list(back.columns) == list(table.columns) and len(back) == len(table)
+    assert list(back["session_id"]) == list(table["session_id"])
+    shown, read = table["requests"], back["requests"]
+    assert read.isna().tolist() == shown.isna().tolist()
+    assert read.dropna().astype(int).tolist() == shown.dropna().astype(int).tolist()

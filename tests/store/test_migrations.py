@@ -253,7 +253,17 @@ def test_0002_adds_the_audit_data_set_and_pinned_keeping_v1_rows_unpinned(tmp_pa
         store.close()
 
 
-def test_0002_downgrades_to_0001_and_upgrades_again(tmp_path: Path) -> None:
+# The columns each revision adds: a downgrade below it drops them, the next open adds them back.
+ADDED_SINCE = {
+    "0001_v1": {"datasets": "pinned", "audit_log": "dataset_id", "jobs": "requested_by"},
+    "0002_access": {"jobs": "requested_by"},
+}
+
+
+@pytest.mark.parametrize("target", list(ADDED_SINCE))
+def test_a_downgrade_drops_the_later_columns_and_the_next_open_upgrades_again(
+    target: str, tmp_path: Path
+) -> None:
     from alembic import command
 
     url = f"sqlite:///{tmp_path / 'chatkit.db'}"
@@ -261,13 +271,63 @@ def test_0002_downgrades_to_0001_and_upgrades_again(tmp_path: Path) -> None:
     engine = sa.create_engine(url, poolclass=NullPool)
     try:
         with engine.begin() as conn:
-            command.downgrade(migrations.config(conn), "0001_v1")
-            assert "pinned" not in {c["name"] for c in sa.inspect(conn).get_columns("datasets")}
-            assert "dataset_id" not in {c["name"] for c in sa.inspect(conn).get_columns("audit_log")}
+            command.downgrade(migrations.config(conn), target)
+            for table, column in ADDED_SINCE[target].items():
+                assert column not in {c["name"] for c in sa.inspect(conn).get_columns(table)}
     finally:
         engine.dispose()
     store = Store(url)  # opening upgrades to head again
     try:
-        assert revision(store) == migrations.head() == "0002_access"
+        assert revision(store) == migrations.head()
+        job_id = store.create_job(None, [], make_sessions(1), provider="p", model="m", requested_by="bob")
+        assert store.get_job(job_id).requested_by == "bob"
+    finally:
+        store.close()
+
+
+# ---- 0003: jobs remember who queued them ---------------------------------------------------------
+
+
+def test_a_database_at_0002_upgrades_in_place_and_its_old_jobs_are_the_workers(store_url: str) -> None:
+    from alembic import command
+    from support import StandInAnalyzer
+
+    from chatkit.store.engine import now
+    from chatkit.store.schema import job_sessions_table, jobs
+    from chatkit.worker import run_job
+
+    (session,) = make_sessions(1)
+    if store_url.startswith("sqlite:///"):  # the Store makes its directory; this engine does not
+        Path(store_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = sa.create_engine(store_url, poolclass=NullPool)
+    try:
+        with engine.begin() as conn:
+            command.upgrade(migrations.config(conn), "0002_access")
+            assert "requested_by" not in {c["name"] for c in sa.inspect(conn).get_columns("jobs")}
+            at = now()
+            # A job queued by the 0002 code: every column it knew, none of 0003's.
+            conn.execute(
+                jobs.insert(),
+                {"id": "old-job", "dataset_id": None, "status": "queued", "provider": "standin"}
+                | {"model": "standin-1", "total": 1, "done": 0, "created_at": at, "updated_at": at},
+            )
+            conn.execute(
+                job_sessions_table.insert(),
+                {"job_id": "old-job", "position": 0, "session_id": session.id}
+                | {"session": session.canonical_json(), "done": False},
+            )
+    finally:
+        engine.dispose()
+    store = Store(store_url)  # opening upgrades 0002 → head in place
+    try:
+        assert revision(store) == migrations.head() == "0003_job_requester"
+        old = store.get_job("old-job", with_results=False)
+        assert old is not None and old.requested_by is None and old.total == 1
+        assert store.claim_job("w-old").id == "old-job"
+        run_job(store, StandInAnalyzer(), "old-job", "w-old")
+        assert store.get_job("old-job").status == "done"
+        assert {r["actor"] for r in store.audit_log()} == {"worker:w-old"}  # no requester: the worker
+        new = store.create_job(None, [], [session], provider="p", model="m", requested_by="alice@example.com")
+        assert store.get_job(new).requested_by == "alice@example.com"
     finally:
         store.close()

@@ -6,24 +6,31 @@ from __future__ import annotations
 
 import binascii
 import hashlib
+import io
+import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 import streamlit as st
+from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
-from support import ROOT
+from support import ROOT, StandInAnalyzer
+from support.hostile import hostile_records
 
 from chatkit.domain import sample
 from chatkit.domain.access import Identity
+from chatkit.domain.models import ChatKitSession
+from chatkit.domain.text import csv_cell
 from chatkit.settings import load_settings
 from chatkit.store import Store
 from chatkit.web import identity
-from chatkit.web.audit import audit_csv
 from chatkit.web.nav import PAGE_FILES
+from chatkit.worker import run_job
 
 APP = str(ROOT / "app.py")
 TIMEOUT = 60
@@ -273,14 +280,105 @@ def _export(n: int) -> bytes:
     return json.dumps(sample.sample_records(n)).encode()
 
 
-def test_the_audit_csv_never_lets_a_spreadsheet_evaluate_a_cell() -> None:
-    import pandas as pd
+# ---- table downloads: each its own button, formula-neutral, and an audited export ----------------
+# Streamlit's own table toolbar download is switched off (test_streamlit_config checks the setting,
+# test_browser a real page); these buttons are how a table leaves, and each click is an audit row.
 
-    df = pd.DataFrame(
-        [{"at": None, "actor": '=HYPERLINK("http://x")', "action": "import", "detail": " +1", "tokens": 3}]
-    )
-    text = audit_csv(df)
-    assert "'=HYPERLINK" in text and "' +1" in text and ",3" in text
+
+@pytest.fixture
+def files(monkeypatch: pytest.MonkeyPatch) -> dict[str, bytes]:
+    """The bytes behind every download a run offers, by media file id (AppTest's runtime, and with
+    it the files, is gone once a run ends)."""
+    kept: dict[str, bytes] = {}
+    original = MemoryMediaFileStorage.load_and_get_id
+
+    def keeping(
+        self: MemoryMediaFileStorage, data: Any, mimetype: str, kind: Any, filename: Any = None
+    ) -> str:
+        file_id = original(self, data, mimetype, kind, filename)
+        kept[file_id] = data if isinstance(data, bytes) else Path(data).read_bytes()
+        return file_id
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", keeping)
+    return kept
+
+
+def hostile_dataset() -> str:
+    """Sessions whose ids, reasons, workflows and customers hold formulas (tests/support/hostile.py)."""
+    sessions = [ChatKitSession.model_validate(r) for r in hostile_records()]
+    return store().save_dataset("Hostile", sessions, ["hostile.json"])
+
+
+def _overview(dataset_id: str) -> AppTest:
+    return open_page("overview", ALICE, ds=dataset_id)
+
+
+def _import_preview(_: str) -> AppTest:
+    at = open_page("import", ALICE)
+    export = json.dumps(hostile_records()).encode()
+    return at.file_uploader[0].set_value(("hostile.json", export, "application/json")).run()
+
+
+def _batch_results(dataset_id: str) -> AppTest:
+    job_id = store().create_job(dataset_id, [], [], provider="standin", model="s", requested_by=BOB.who)
+    assert store().claim_job("w").id == job_id
+    run_job(store(), StandInAnalyzer(), job_id, "w")
+    return open_page("batch", ALICE, ds=dataset_id, job=job_id)
+
+
+def _audit_log(dataset_id: str) -> AppTest:
+    store().audit('=HYPERLINK("http://127.0.0.1:9/x")', "import", detail="+cmd", dataset_id=dataset_id)
+    return open_page("audit", BOB)
+
+
+# (how to reach the table, its button's key, who clicks, the table named in the audit row, data set?)
+TABLES: list[tuple[Callable[[str], AppTest], str, Identity, str, bool]] = [
+    (_overview, "dl_ov_sessions", ALICE, "Overview session table", True),
+    (_overview, "dl_ov_thresholds", ALICE, "What-if thresholds (All workflows)", True),
+    (_import_preview, "dl_import_preview", ALICE, "Import preview of hostile.json", False),
+    (_batch_results, "dl_batch_results", ALICE, "Batch results of job", True),
+    (_audit_log, "dl_audit", BOB, "Audit log", False),
+]
+
+
+def csv_rows(data: bytes) -> list[list[str]]:
+    """Every cell as text (pandas' reader: the csv module's field limit is process-wide state)."""
+    frame = pd.read_csv(io.BytesIO(data), dtype=str, keep_default_na=False)
+    return [list(frame.columns), *frame.to_numpy().tolist()]
+
+
+@pytest.mark.parametrize(
+    ("reach", "key", "person", "table", "about_dataset"), TABLES, ids=[t[1] for t in TABLES]
+)
+def test_each_table_has_its_own_formula_neutral_download_and_a_click_is_an_audited_export(
+    reach: Callable[[str], AppTest],
+    key: str,
+    person: Identity,
+    table: str,
+    about_dataset: bool,
+    files: dict[str, bytes],
+) -> None:
+    dataset_id = hostile_dataset()
+    at = reach(dataset_id)
+    no_failure(at)
+    button = at.download_button(key=key)
+    header, *body = csv_rows(files[button.proto.url.rsplit("/", 1)[-1].split(".")[0]])
+    assert body, "the download holds the table's rows"
+    cells = header + [cell for row in body for cell in row]
+    assert [c for c in cells if csv_cell(c) != c] == []  # nothing a spreadsheet would run
+    if key != "dl_ov_thresholds":  # the thresholds are numbers; every other table quotes the data
+        assert any(c.startswith("'=") for c in cells), "the hostile formulas are in it, neutralized"
+    before = len(store().audit_log(actions=["export"]))
+
+    button.click().run()
+
+    no_failure(at)
+    exports = store().audit_log(actions=["export"])
+    assert len(exports) == before + 1
+    row = exports[0]
+    assert row["actor"] == person.who
+    assert row["detail"].startswith(table) and row["detail"].endswith(f": {len(body):,} rows")
+    assert row["dataset_id"] == (dataset_id if about_dataset else None)
 
 
 # ---- fallbacks ---------------------------------------------------------------------------------
@@ -387,6 +485,7 @@ def test_two_people_uploading_analyzing_and_deleting_at_once_lose_nothing() -> N
     assert rows(dataset_id=gone) == [("bob@example.com", "delete", "ok")]
     assert [r[:2] for r in rows(dataset_id=keep)][:1] == [("bob@example.com", "batch")]
     assert rows(dataset_id=keep)[-1][1:] == ("batch_job", "done")  # the worker's row names the data set too
+    assert {r[0] for r in rows(dataset_id=keep)} == {"bob@example.com"}  # the worker ran it for bob
 
 
 def _llm(monkeypatch: pytest.MonkeyPatch, fake_llm: Any) -> None:

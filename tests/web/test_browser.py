@@ -28,6 +28,7 @@ from support.hostile import hostile_dataset_name, hostile_records
 from chatkit.analytics import frame
 from chatkit.domain import sample
 from chatkit.domain.models import ChatKitSession
+from chatkit.domain.text import csv_cell
 from chatkit.settings import Settings
 from chatkit.store import Store, datasets
 
@@ -366,6 +367,56 @@ def test_a_click_on_a_bar_narrows_the_session_table(server: Server, browser: Bro
             expect(grid).not_to_contain_text(str(other))
     settle(page)
     shot(page, "8_chart_selection")
+    page.context.close()
+    assert "Traceback" not in server.log.read_text()
+
+
+def test_a_table_offers_no_toolbar_download_only_its_audited_button(server: Server, browser: Browser) -> None:
+    """Streamlit's toolbar download bypassed the audit log: it is off (client.disableDataExport), and
+    the table's own button sends formula-neutral bytes and writes an export row."""
+    store = Store.from_settings(Settings(_env_file=None, chatkit_data_dir=server.data_dir))
+    sessions = [ChatKitSession.model_validate(r) for r in hostile_records()]
+    dataset_id = store.save_dataset("Exports", sessions, ["exports.json"])
+    store.close()
+    server.wait_healthy()
+
+    page = new_page(browser)
+    page.goto(f"{server.url}/overview?ds={dataset_id}")
+    expect(page.get_by_text(re.compile(rf"^{len(sessions)} sessions\. Select a row"))).to_be_visible()
+    settle(page)
+    # The session table is the page's first; it is drawn once scrolled into view (and its grid names
+    # only the columns in view: the hostile ids are wide).
+    page.get_by_text(re.compile(r"sessions\. Select a row")).scroll_into_view_if_needed()
+    table = (
+        page.locator("[data-testid='stElementContainer']")
+        .filter(has=page.locator("[data-testid='stDataFrame']"))
+        .first
+    )
+    table.scroll_into_view_if_needed()
+    expect(table.locator("[role='grid']")).to_have_attribute("aria-rowcount", str(len(sessions) + 1))
+    table.hover()
+    # The toolbar is there (its search), without the download.
+    expect(table.get_by_role("button", name="Search")).to_be_visible()
+    expect(table.get_by_role("button", name="Download as CSV")).to_have_count(0)
+    expect(page.get_by_role("button", name="Download as CSV")).to_have_count(0)
+    shot(page, "9_table_toolbar")
+
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download CSV").first.click()
+    saved = pd.read_csv(download.value.path(), dtype=str, keep_default_na=False)
+    cells = [*saved.columns, *saved.to_numpy().ravel().tolist()]
+    assert len(saved) == len(sessions) and any(c.startswith("'=") for c in cells)
+    assert not [c for c in cells if csv_cell(c) != c]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        check = Store.from_settings(Settings(_env_file=None, chatkit_data_dir=server.data_dir))
+        exports = check.audit_log(actions=["export"], dataset_id=dataset_id)
+        check.close()
+        if exports:
+            break
+        time.sleep(0.2)
+    (row,) = exports
+    assert row["actor"] == "local" and row["detail"] == f"Overview session table: {len(sessions)} rows"
     page.context.close()
     assert "Traceback" not in server.log.read_text()
 

@@ -1,4 +1,5 @@
-""".streamlit/config.toml: loopback by default, and no traceback ever reaches a visitor."""
+""".streamlit/config.toml: loopback by default, no traceback ever reaches a visitor, and no table
+leaves by Streamlit's toolbar (unaudited)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ def test_the_dashboard_listens_on_loopback_and_hides_error_details() -> None:
     assert config["server"]["address"] == "127.0.0.1"
     # "none", not the deprecated false, which Streamlit reads as "stacktrace".
     assert config["client"]["showErrorDetails"] == "none"
+    # No table toolbar download or copy: a table leaves only by its own button, which is audited.
+    assert config["client"]["disableDataExport"] is True
 
 
 def test_streamlit_reads_those_values(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -25,6 +28,7 @@ def test_streamlit_reads_those_values(monkeypatch: pytest.MonkeyPatch) -> None:
     streamlit.config.get_config_options(force_reparse=True)
     assert streamlit.config.get_option("server.address") == "127.0.0.1"
     assert streamlit.config.get_option("client.showErrorDetails") == "none"
+    assert streamlit.config.get_option("client.disableDataExport") is True
 
 
 def test_an_uncaught_error_shows_a_generic_message(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

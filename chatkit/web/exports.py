@@ -1,0 +1,42 @@
+"""A displayed table's own CSV download: the one way its rows leave the dashboard, and it is audited.
+
+Streamlit's table toolbar (download as CSV, copy to the clipboard) is switched off for every table
+(`client.disableDataExport` in .streamlit/config.toml): it sent the rows without an audit row. The
+tables worth taking away get this button instead; its click writes an `export` row naming the
+signed-in person, the data set, the table and the row count.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from chatkit.analytics import tables
+from chatkit.domain.access import Action
+from chatkit.web.setup import PageContext
+
+
+def table_download(
+    ctx: PageContext,
+    df: pd.DataFrame,
+    *,
+    table: str,
+    file_name: str,
+    key: str,
+    dataset_id: str | None = None,
+    label: str = "Download CSV",
+) -> None:
+    """A download button for `df` as formula-neutral CSV; a click is an audit row (`table` names
+    which table in it). The page places it, next to the table it belongs to."""
+    st.download_button(
+        label,
+        tables.table_csv(df),
+        file_name,
+        "text/csv",
+        key=key,
+        icon=":material/download:",
+        # The click reruns the page and runs this first; the file is already on its way.
+        on_click=ctx.audit,
+        args=(Action.EXPORT,),
+        kwargs={"detail": f"{table}: {len(df):,} rows", "dataset_id": dataset_id},
+    )
