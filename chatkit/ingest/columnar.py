@@ -42,10 +42,11 @@ from chatkit.domain.models import (
     IssueLevel,
 )
 from chatkit.domain.wording import show
-from chatkit.ingest import csv_reader
+from chatkit.ingest import csv_reader, importer
 from chatkit.ingest.decode import DEFAULT_MAX_BYTES, decode
-from chatkit.ingest.importer import _sorted, import_bytes
+from chatkit.ingest.importer import _sorted
 from chatkit.ingest.parsed import Parsed
+from chatkit.ingest.records import RecordsPart, csv_part, dump, json_part, row_number
 from chatkit.ingest.sniff import looks_jsonl, sniff
 from chatkit.ingest.validate import config_field, validate_one
 
@@ -161,6 +162,7 @@ class ColumnarImport:
     fast_rows: int = 0  # rows read as columns
     row_path_rows: int = 0  # rows that took today's row path (bad or unusual ones)
     fallback: str | None = None  # why the whole file took today's importer, if it did
+    records: list[RecordsPart] = field(default_factory=list)  # the raw records of every session
 
 
 def import_columnar(
@@ -207,9 +209,29 @@ def _is_jsonl(text: str, start: int, format: str) -> bool:
     return False
 
 
+class _KeepRecords(importer._Validated):
+    """Today's validation sink, keeping each validated record's text (without its secrets)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ids: list[str] = []
+        self.rows: list[int] = []
+        self.texts: list[str] = []
+
+    def __call__(self, record: Any, origin: tuple[str, str]) -> None:
+        before = len(self.sessions)
+        super().__call__(record, origin)
+        if len(self.sessions) > before:
+            self.ids.append(self.sessions[-1].id)
+            self.rows.append(row_number(origin[1]))
+            self.texts.append(dump(record))
+
+
 def _whole_file(name: str, data: bytes, max_bytes: int, max_field_bytes: int, why: str) -> ColumnarImport:
-    """Today's importer, its sessions as a table: the reference, and the fallback."""
-    result = import_bytes(name, data, max_bytes=max_bytes, max_field_bytes=max_field_bytes)
+    """Today's importer (`import_bytes`), its sessions as a table: the reference, and the fallback."""
+    kept = _KeepRecords()
+    result = importer._finish([importer._parse_bytes(name, data, max_bytes, max_field_bytes, kept)], kept)
+    records = [json_part(name, "json", kept.ids, kept.rows, kept.texts)] if kept.ids else []
     return ColumnarImport(
         table=sessions_table(result.sessions),
         errors=result.errors,
@@ -218,6 +240,7 @@ def _whole_file(name: str, data: bytes, max_bytes: int, max_field_bytes: int, wh
         rows_read=result.rows_read,
         row_path_rows=result.rows_read,
         fallback=why,
+        records=records,
     )
 
 
@@ -234,6 +257,8 @@ class _CsvColumns:
         self.errors: list[ImportIssue] = []  # validation errors, in row order
         self.parts: list[pa.Table] = []
         self.slow_rows: list[dict[str, Any]] = []  # validated sessions of the row path
+        self.records: list[RecordsPart] = []  # the fast rows' cells, chunk by chunk
+        self.slow_records: list[tuple[str, int, list[str]]] = []  # the row path's (id, row, cells)
         self.fast = self.slow = 0
 
     # ---- reading ---------------------------------------------------------------------------------
@@ -266,6 +291,7 @@ class _CsvColumns:
             return "columns nested under other columns"
         self.columns = columns
         self.kinds = kinds
+        self.record_header = [names[c.index] for c in columns]
         try:
             data = text.encode("utf-8")
         except UnicodeEncodeError:
@@ -391,6 +417,10 @@ class _CsvColumns:
                     array.take(take) if array is not None else pa.nulls(fast.size, field_.type)
                 )
             self.parts.append(pa.table(arrays, schema=_WORK))
+            cells_kept = [cells[c.index].take(take) for c in self.columns]
+            self.records.append(
+                csv_part(self.name, self.record_header, arrays["id"], arrays["row"], cells_kept)
+            )
 
     def _row_path(self, row: list[str], row_number: int) -> None:
         """Today's loop body of `csv_reader.parse_csv` for one row (its messages, word for word)."""
@@ -421,11 +451,20 @@ class _CsvColumns:
         session = validate_one(record, (self.name, location), self.errors)
         if session is not None:
             self.slow_rows.append(_work_values(session, row_number))
+            self.slow_records.append((session.id, row_number, [row[c.index] for c in self.columns]))
 
     def finish(self) -> ColumnarImport:
         if self.parsed.rows == 0 and not self.parsed.issues:
             self.parsed.warn("the CSV has a header row but no data rows")
-        return _finish(self.parsed, self.errors, self.parts, self.slow_rows, self.fast, self.slow, "row")
+        records = self.records
+        if self.slow_records:
+            ids, rows, cells = zip(*self.slow_records, strict=True)
+            columns = [pa.array(list(column), type=pa.string()) for column in zip(*cells, strict=True)]
+            rows_part = csv_part(self.name, self.record_header, pa.array(ids), pa.array(rows), columns)
+            records = [*records, rows_part]
+        done = _finish(self.parsed, self.errors, self.parts, self.slow_rows, self.fast, self.slow, "row")
+        done.records = records
+        return done
 
 
 def _finish(

@@ -22,6 +22,7 @@ from chatkit.domain.secrets import is_secret_key
 from chatkit.ingest.columnar import _MAX_S, _MIN_S, _TS, _WORK, ColumnarImport, _finish, _work_values
 from chatkit.ingest.json_reader import parse_jsonl
 from chatkit.ingest.parsed import Parsed
+from chatkit.ingest.records import RecordsPart, dump, json_part
 from chatkit.ingest.validate import MAX_DEPTH, validate_one
 
 _ISO = re.compile(r"20\d\d-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{3}|\.\d{6})?(?:Z|\+00:00)?")
@@ -47,7 +48,9 @@ def read_jsonl(name: str, text: str, parsed: Parsed) -> ColumnarImport:
     parsed.sink = sink
     parse_jsonl(text, parsed)
     sink.flush()
-    return _finish(parsed, sink.errors, sink.parts, sink.slow_rows, sink.fast, sink.slow, "line")
+    done = _finish(parsed, sink.errors, sink.parts, sink.slow_rows, sink.fast, sink.slow, "line")
+    done.records = sink.records
+    return done
 
 
 class _Sink:
@@ -56,6 +59,8 @@ class _Sink:
         self.errors: list[ImportIssue] = []
         self.parts: list[pa.Table] = []
         self.slow_rows: list[dict[str, Any]] = []
+        self.records: list[RecordsPart] = []
+        self.kept: tuple[list[str], list[int], list[str]] = ([], [], [])  # id, line, text
         self.fast = self.slow = 0
         self.cols: dict[str, list[Any]] = {f.name: [] for f in _WORK}
         self.iso: dict[str, list[bool]] = {k: [] for k in ("created_at", "expires_at", "cancelled_at")}
@@ -69,16 +74,27 @@ class _Sink:
             session = validate_one(record, origin, self.errors)
             if session is not None:
                 self.slow_rows.append(_work_values(session, line))
+                self._keep(session.id, line, record)
             return
         self.fast += 1
         cols = self.cols
         cols["row"].append(line)
         for key, value in zip(_KEYS, values, strict=True):
             cols[key].append(value)
+        self._keep(values[0], line, record)
         if len(cols["row"]) >= BLOCK_ROWS:
             self.flush()
 
+    def _keep(self, session_id: str, line: int, record: Any) -> None:
+        ids, lines, texts = self.kept
+        ids.append(session_id)
+        lines.append(line)
+        texts.append(dump(record))
+
     def flush(self) -> None:
+        if self.kept[0]:
+            self.records.append(json_part(self.name, "jsonl", *self.kept))
+            self.kept = ([], [], [])
         cols = self.cols
         if not cols["row"]:
             return
