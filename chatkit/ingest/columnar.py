@@ -217,6 +217,7 @@ class _KeepRecords(importer._Validated):
         self.ids: list[str] = []
         self.rows: list[int] = []
         self.texts: list[str] = []
+        self.locations: list[str] = []  # today's wording (`$.data[4]`, `line 3`): the status history's source
 
     def __call__(self, record: Any, origin: tuple[str, str]) -> None:
         before = len(self.sessions)
@@ -225,13 +226,24 @@ class _KeepRecords(importer._Validated):
             self.ids.append(self.sessions[-1].id)
             self.rows.append(row_number(origin[1]))
             self.texts.append(dump(record))
+            self.locations.append(origin[1])
 
 
 def _whole_file(name: str, data: bytes, max_bytes: int, max_field_bytes: int, why: str) -> ColumnarImport:
     """Today's importer (`import_bytes`), its sessions as a table: the reference, and the fallback."""
     kept = _KeepRecords()
-    result = importer._finish([importer._parse_bytes(name, data, max_bytes, max_field_bytes, kept)], kept)
-    records = [json_part(name, "json", kept.ids, kept.rows, kept.texts)] if kept.ids else []
+    return row_path_import(importer._parse_bytes(name, data, max_bytes, max_field_bytes, kept), kept, why)
+
+
+def row_path_import(parsed: Parsed, kept: _KeepRecords, why: str) -> ColumnarImport:
+    """A file read by today's importer into `kept`, as a table with its records (kind "json", each
+    with its `location`: a JSON file's paths are not rebuilt from a row number alone)."""
+    result = importer._finish([parsed], kept)
+    records = []
+    if kept.ids:
+        part = json_part(parsed.name, "json", kept.ids, kept.rows, kept.texts)
+        located = part.table.append_column("location", pa.array(kept.locations, type=pa.string()))
+        records = [RecordsPart(part.file, part.kind, located)]
     return ColumnarImport(
         table=sessions_table(result.sessions),
         errors=result.errors,
