@@ -333,6 +333,9 @@ class ImportResult(BaseModel):
     def session_count(self) -> int:
         return len(self.sessions)
 
+    def session_ids(self) -> list[str]:
+        return [session.id for session in self.sessions]
+
     def head(self, limit: int) -> list[ChatKitSession]:
         """The first `limit` sessions (a preview), without building the others where that is possible."""
         return self.sessions[:limit]
