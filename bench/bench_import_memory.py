@@ -38,10 +38,10 @@ def rss_kb():
 data = open(sys.argv[1], "rb").read()
 before = rss_kb()
 start = time.perf_counter()
-result = import_bytes(sys.argv[1], data)
+result = import_bytes(sys.argv[1], data, max_bytes=2**40)  # the session table and the raw records
 took = time.perf_counter() - start
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(len(data), max(peak, before) - before, len(result.sessions), len(result.errors), f"{took:.2f}")
+print(len(data), max(peak, before) - before, result.session_count, len(result.errors), f"{took:.2f}")
 """
 
 
