@@ -48,6 +48,7 @@ from chatkit.ingest.importer import _sorted
 from chatkit.ingest.parsed import Parsed
 from chatkit.ingest.records import RecordsPart, csv_part, dump, json_part, row_number
 from chatkit.ingest.sniff import looks_jsonl, sniff
+from chatkit.ingest.stream import is_jsonl, plain_utf8, sniff_head
 from chatkit.ingest.validate import config_field, validate_one
 
 _TS = pa.timestamp("us", tz="UTC")
@@ -174,23 +175,32 @@ def import_columnar(
     block_bytes: int = BLOCK_BYTES,
 ) -> ColumnarImport:
     """`import_bytes` of one file, as columns: CSV and JSONL by columns, a JSON document by today's
-    importer."""
+    importer. A plain UTF-8 upload is read as bytes, block by block (`stream`)."""
     parsed = Parsed(name)
-    text = decode(data, parsed, max_bytes)
-    sniffed = sniff(text, Parsed(name)) if text is not None else None
-    if text is None or sniffed is None:
+    body = plain_utf8(data, max_bytes)
+    if body is None:  # not plain UTF-8: today's decode says why, or gives the text to re-encode
+        text = decode(data, parsed, max_bytes)
+        sniffed = sniff(text, Parsed(name)) if text is not None else None
+        if text is None or sniffed is None:
+            return _whole_file(name, data, max_bytes, max_field_bytes, "nothing to read")
+        body = sniffed.text.encode("utf-8")
+    head = sniff_head(body, name)
+    if head is None:
         return _whole_file(name, data, max_bytes, max_field_bytes, "nothing to read")
-    if sniffed.format != "csv":
-        if not _is_jsonl(sniffed.text, sniffed.start, sniffed.format):
-            return _whole_file(name, data, max_bytes, max_field_bytes, "a JSON document")
-        from chatkit.ingest.jsonl_columns import read_jsonl  # it builds on this module
+    if head.format == "csv":
+        reader = _CsvColumns(name, body.decode("utf-8"), parsed, max_field_bytes, block_bytes)
+        why = reader.read()
+        if why is not None:
+            return _whole_file(name, data, max_bytes, max_field_bytes, why)
+        return reader.finish()
+    jsonl = _is_jsonl(head.text, head.start, head.format) if head.whole else is_jsonl(head)
+    if jsonl is None:
+        jsonl = _is_jsonl(body.decode("utf-8"), head.start, head.format)
+    if not jsonl:
+        return _whole_file(name, data, max_bytes, max_field_bytes, "a JSON document")
+    from chatkit.ingest.jsonl_columns import read_jsonl  # it builds on this module
 
-        return read_jsonl(name, sniffed.text, parsed)
-    reader = _CsvColumns(name, sniffed.text, parsed, max_field_bytes, block_bytes)
-    why = reader.read()
-    if why is not None:
-        return _whole_file(name, data, max_bytes, max_field_bytes, why)
-    return reader.finish()
+    return read_jsonl(name, body, parsed, block_bytes)
 
 
 def _is_jsonl(text: str, start: int, format: str) -> bool:
@@ -649,7 +659,7 @@ def _conflicts(group: pd.DataFrame, name: str, word: str) -> list[ImportIssue]:
             now, before = known.iloc[index], previous.iloc[index]
             value, old = _py(now["value"]), _py(before["value"])
             source, old_source = f"{name}:{word} {int(now['row'])}", f"{name}:{word} {int(before['row'])}"
-            issue = ImportIssue(
+            issue = ImportIssue.model_construct(  # the fields are known good: no validation
                 level=IssueLevel.warning,
                 file=name,
                 location=f"{word} {int(now['row'])}",
@@ -700,7 +710,7 @@ def _config_warnings(
             )
         session_id = ids[i].as_py()
         out.extend(
-            ImportIssue(
+            ImportIssue.model_construct(  # a million rows make ~150,000 of them: no validation
                 level=IssueLevel.warning,
                 file=name,
                 location=f"{word} {int(last_rows[i])}",

@@ -82,18 +82,26 @@ def json_text(line: str, record: Any) -> str:
 
 def dump(record: Any) -> str:
     """A record's JSON text without its secrets."""
-    return json.dumps(strip_secrets(record), ensure_ascii=False, separators=(",", ":"))
+    # ASCII: a lone surrogate (`"\\ud800"`, which json.loads reads) stays an escape Arrow can store.
+    return json.dumps(strip_secrets(record), separators=(",", ":"))
 
 
-def json_part(file: str, kind: RecordsKind, ids: list[str], rows: list[int], texts: list[str]) -> RecordsPart:
+def json_part(file: str, kind: RecordsKind, ids: Any, rows: Any, texts: Any) -> RecordsPart:
+    """A JSON part from lists or Arrow arrays of ids, rows and texts."""
     table = pa.table(
         {
-            "session_id": pa.array(ids, type=pa.string()),
-            "row": pa.array(rows, type=pa.int64()),
-            "text": pa.array(texts, type=pa.large_string()),
+            "session_id": _arrow(ids, pa.string()),
+            "row": _arrow(rows, pa.int64()),
+            "text": _arrow(texts, pa.large_string()),
         }
     )
     return RecordsPart(file, kind, table)
+
+
+def _arrow(values: Any, type_: pa.DataType) -> Any:
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        return values.cast(type_)
+    return pa.array(values, type=type_)
 
 
 def csv_part(

@@ -104,3 +104,4 @@ def test_jsonl_records_hold_no_secret(line: str) -> None:
     got = import_columnar("s.jsonl", data)
     texts = [t for part in got.records for t in part.table.column("text").to_pylist()]
     assert len(texts) == 2 and not any("ek_hidden" in t for t in texts)
+    assert {"id": "cksess_plain", "status": "active"} in [json.loads(t) for t in texts]
