@@ -69,11 +69,18 @@ def import_text(
     max_field_bytes: int = DEFAULT_MAX_FIELD_BYTES,
 ) -> ImportResult:
     """Pasted text: JSON, JSONL or CSV, detected from the content."""
-    if len(text) > max_bytes // 4 and len(text.encode("utf-8", "surrogatepass")) > max_bytes:
-        size = len(text.encode("utf-8", "surrogatepass"))
-        return _finish([Parsed(name, issues=[too_big(name, size, max_bytes)])], _Validated())
+    issue = paste_too_big(text, name, max_bytes)
+    if issue is not None:
+        return _finish([Parsed(name, issues=[issue])], _Validated())
     validated = _Validated()
     return _finish([_parse_text(Parsed(name, validated), text, max_field_bytes)], validated)
+
+
+def paste_too_big(text: str, name: str, max_bytes: int) -> ImportIssue | None:
+    """The issue of a pasted text over `max_bytes` in UTF-8 (encoded only when it could be)."""
+    if len(text) > max_bytes // 4 and len(text.encode("utf-8", "surrogatepass")) > max_bytes:
+        return too_big(name, len(text.encode("utf-8", "surrogatepass")), max_bytes)
+    return None
 
 
 def import_paths(

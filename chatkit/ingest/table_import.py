@@ -38,7 +38,7 @@ from chatkit.ingest.columnar import (
 from chatkit.ingest.csv_reader import DEFAULT_MAX_FIELD_BYTES
 from chatkit.ingest.decode import DEFAULT_MAX_BYTES
 from chatkit.ingest.importer import _sorted, read_paths
-from chatkit.ingest.messages import over_total, too_big
+from chatkit.ingest.messages import over_total
 from chatkit.ingest.parsed import Parsed
 from chatkit.ingest.records import RecordsPart
 from chatkit.ingest.validate import config_field, validate_one
@@ -84,9 +84,9 @@ def import_text(
 ) -> TableImport:
     """Pasted text: JSON, JSONL or CSV, detected from the content. Pastes are small (a setting caps
     them), so they take today's row path, keeping their records."""
-    if len(text) > max_bytes // 4 and len(text.encode("utf-8", "surrogatepass")) > max_bytes:
-        size = len(text.encode("utf-8", "surrogatepass"))
-        return combine([issue_only(name, too_big(name, size, max_bytes))])
+    issue = importer.paste_too_big(text, name, max_bytes)
+    if issue is not None:
+        return combine([issue_only(name, issue)])
     kept = _KeepRecords()
     parsed = importer._parse_text(Parsed(name, kept), text, max_field_bytes)
     return combine([row_path_import(parsed, kept, "pasted text")])
