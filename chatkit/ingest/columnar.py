@@ -195,10 +195,18 @@ def import_columnar(
             return _whole_file(name, data, max_bytes, max_field_bytes, why)
         return reader.finish()
     jsonl = _is_jsonl(head.text, head.start, head.format) if head.whole else is_jsonl(head)
-    if jsonl is None:
-        jsonl = _is_jsonl(body.decode("utf-8"), head.start, head.format)
     if not jsonl:
-        return _whole_file(name, data, max_bytes, max_field_bytes, "a JSON document")
+        from chatkit.ingest import json_stream  # it builds on this module
+
+        # A big document's list is streamed; a failed try leaves `parsed` as it was.
+        if len(body) >= json_stream.STREAM_MIN_BYTES:
+            streamed = json_stream.read_json_list(name, body, Parsed(name, issues=list(parsed.issues)))
+            if streamed is not None:
+                return streamed
+        if jsonl is None:  # the head could not tell: the whole text does (today's test)
+            jsonl = _is_jsonl(body.decode("utf-8"), head.start, head.format)
+        if not jsonl:
+            return _whole_file(name, data, max_bytes, max_field_bytes, "a JSON document")
     from chatkit.ingest.jsonl_columns import read_jsonl  # it builds on this module
 
     return read_jsonl(name, body, parsed, block_bytes)
@@ -670,11 +678,12 @@ def _conflicts(group: pd.DataFrame, name: str, word: str) -> list[ImportIssue]:
         for index in np.flatnonzero(differ.to_numpy()):
             now, before = known.iloc[index], previous.iloc[index]
             value, old = _py(now["value"]), _py(before["value"])
-            source, old_source = f"{name}:{word} {int(now['row'])}", f"{name}:{word} {int(before['row'])}"
+            source = f"{name}:{_where(word, now['row'])}"
+            old_source = f"{name}:{_where(word, before['row'])}"
             issue = ImportIssue(
                 level=IssueLevel.warning,
                 file=name,
-                location=f"{word} {int(now['row'])}",
+                location=_where(word, now["row"]),
                 session_id=now["id"],
                 field=label,
                 message=(
@@ -685,6 +694,11 @@ def _conflicts(group: pd.DataFrame, name: str, word: str) -> list[ImportIssue]:
             out.append((int(now["row"]), rank, issue))
     out.sort(key=lambda item: (item[0], item[1]))  # merge_lifecycle's order: record by record
     return [issue for _, _, issue in out]
+
+
+def _where(word: str, row: Any) -> str:
+    """A row's location: `row 7`, `line 3` for a word; `$.data[4]` for a pattern with `{}`."""
+    return word.format(int(row)) if "{}" in word else f"{word} {int(row)}"
 
 
 def _py(value: Any) -> Any:
@@ -729,7 +743,7 @@ def _config_warnings(
             ImportIssue(
                 level=IssueLevel.warning,
                 file=name,
-                location=f"{word} {int(last_rows[i])}",
+                location=_where(word, last_rows[i]),
                 session_id=session_id,
                 field=fields.get(text[:3]) or fields.setdefault(text[:3], config_field(text)),
                 message=text,
