@@ -1,7 +1,8 @@
 """CSV → a session table by columns: the import at a million rows, with today's messages (issue 9).
 
-Today's path makes every row a dict and a pydantic `ChatKitSession`; here the file is read in chunks
-by `pyarrow.csv` with every cell as text, and each column is checked with masks against what today's
+Today's path makes every row a dict and a pydantic `ChatKitSession`; here the upload's UTF-8 bytes
+stream through `pyarrow.csv` a chunk at a time (each freed after it; ragged rows are placed in the
+bytes as their chunk comes) with every cell as text, and each column is checked with masks against what today's
 path would accept without a word. A row whose every cell is *plain* (an id, a known status, a whole
 number, an ISO-8601 UTC time or epoch seconds/milliseconds, text without edge whitespace, ...) becomes
 columns directly; any other row (a bad count, an unreadable date, a ragged row, odd whitespace, a
@@ -188,16 +189,24 @@ def import_columnar(
     if head is None:
         return _whole_file(name, data, max_bytes, max_field_bytes, "nothing to read")
     if head.format == "csv":
-        reader = _CsvColumns(name, body.decode("utf-8"), parsed, max_field_bytes, block_bytes)
+        reader = _CsvColumns(name, body, parsed, max_field_bytes, block_bytes)
         why = reader.read()
         if why is not None:
             return _whole_file(name, data, max_bytes, max_field_bytes, why)
         return reader.finish()
     jsonl = _is_jsonl(head.text, head.start, head.format) if head.whole else is_jsonl(head)
-    if jsonl is None:
-        jsonl = _is_jsonl(body.decode("utf-8"), head.start, head.format)
     if not jsonl:
-        return _whole_file(name, data, max_bytes, max_field_bytes, "a JSON document")
+        from chatkit.ingest import json_stream  # it builds on this module
+
+        # A big document's list is streamed; a failed try leaves `parsed` as it was.
+        if len(body) >= json_stream.STREAM_MIN_BYTES:
+            streamed = json_stream.read_json_list(name, body, Parsed(name, issues=list(parsed.issues)))
+            if streamed is not None:
+                return streamed
+        if jsonl is None:  # the head could not tell: the whole text does (today's test)
+            jsonl = _is_jsonl(body.decode("utf-8"), head.start, head.format)
+        if not jsonl:
+            return _whole_file(name, data, max_bytes, max_field_bytes, "a JSON document")
     from chatkit.ingest.jsonl_columns import read_jsonl  # it builds on this module
 
     return read_jsonl(name, body, parsed, block_bytes)
@@ -272,9 +281,30 @@ def sessions_table(sessions: list[ChatKitSession]) -> pa.Table:
     return _session_table(work, np.array([bool(s.config_warnings()) for s in sessions], dtype=bool))
 
 
+class _Ragged:
+    """Finds ragged rows' lines in the bytes, in file order (a search resumes where the last ended)."""
+
+    def __init__(self, data: bytes, header_end: int) -> None:
+        self.data = data
+        self.position = header_end  # the header's line end: every line searched starts after one
+        self.line = 1
+
+    def find(self, text: str) -> int | None:
+        data = self.data
+        needle = b"\n" + text.encode("utf-8")
+        found = data.find(needle + b"\n", self.position)
+        if found < 0 and data.endswith(needle) and len(data) - len(needle) >= self.position:
+            found = len(data) - len(needle)
+        if found < 0:
+            return None
+        self.line += data.count(b"\n", self.position, found + 1)
+        self.position = found + len(needle)
+        return self.line
+
+
 class _CsvColumns:
-    def __init__(self, name: str, text: str, parsed: Parsed, max_field_bytes: int, block_bytes: int):
-        self.name, self.text, self.parsed = name, text, parsed
+    def __init__(self, name: str, data: bytes, parsed: Parsed, max_field_bytes: int, block_bytes: int):
+        self.name, self.data, self.parsed = name, data, parsed
         self.max_field_bytes, self.block_bytes = max_field_bytes, block_bytes
         self.errors: list[ImportIssue] = []  # validation errors, in row order
         self.parts: list[pa.Table] = []
@@ -282,13 +312,16 @@ class _CsvColumns:
         self.records: list[RecordsPart] = []  # the fast rows' cells, chunk by chunk
         self.slow_records: list[tuple[str, int, list[str]]] = []  # the row path's (id, row, cells)
         self.fast = self.slow = 0
+        self._ragged_done = 0  # ragged rows taken so far (their numbers are not the valid rows')
 
     # ---- reading ---------------------------------------------------------------------------------
     def read(self) -> str | None:
-        """Read the file into `parts`; a reason when the file must take today's importer instead."""
-        text = self.text
-        first_line = text.split("\n", 1)[0] if len(text) < 1 << 16 else text[: text.find("\n")]
-        if '"' in first_line or "\r" in first_line.rstrip("\r") or "\x00" in text:
+        """Read the file's UTF-8 bytes into `parts`, a chunk at a time (each freed after it); a reason
+        when the file must take today's importer instead."""
+        data = self.data
+        end = data.find(b"\n")
+        first_line = (data if end < 0 else data[:end]).decode("utf-8")
+        if '"' in first_line or "\r" in first_line.rstrip("\r") or b"\x00" in data:
             return "a header the fast path does not read"
         self.delimiter = max((",", ";", "\t"), key=first_line.count)
         header = next(csv_reader._reader(io.StringIO(first_line), delimiter=self.delimiter), [])
@@ -314,11 +347,7 @@ class _CsvColumns:
         self.columns = columns
         self.kinds = kinds
         self.record_header = [names[c.index] for c in columns]
-        try:
-            data = text.encode("utf-8")
-        except UnicodeEncodeError:
-            return "text that is not UTF-8"
-        if "\n" not in text[len(first_line) :]:
+        if end < 0:
             return "no data rows"
         ragged: list[str] = []
 
@@ -328,7 +357,7 @@ class _CsvColumns:
 
         width = len(header)
         batches = pcsv.open_csv(
-            io.BytesIO(data),
+            pa.BufferReader(data),  # the bytes in place: no copy, no `str`
             read_options=pcsv.ReadOptions(
                 column_names=[f"f{i}" for i in range(width)],  # the header's width, not the first row's
                 skip_rows=1,
@@ -347,53 +376,53 @@ class _CsvColumns:
                 quoted_strings_can_be_null=False,
             ),
         )
-        chunks: list[pa.RecordBatch] = []
+        self._place = _Ragged(data, end)
+        has_cr = b"\r" in data
+        valid = 0
+        placed: list[tuple[int, str]] = []  # ragged rows found in the bytes, not yet taken
+        taken = 0
         for batch in batches:
-            chunks.append(batch)
-        records = 1 + len(ragged) + sum(b.num_rows for b in chunks)
+            # The ragged rows pyarrow met while parsing this chunk: found in the bytes (no quoted line
+            # breaks then, so a line is a record; checked at the end), they take the row path in
+            # their place and the chunk's rows are numbered around them.
+            if ragged[taken:] and has_cr:
+                return "ragged rows and quoted line breaks together"
+            for text in ragged[taken:]:
+                line = self._place.find(text)
+                if line is None:
+                    return "ragged rows the fast path cannot place"
+                placed.append((line, text))
+            taken = len(ragged)
+            n = batch.num_rows
+            first = 2 + valid + self._ragged_done
+            within = 0
+            while within < len(placed) and placed[within][0] < first + n + within:
+                within += 1
+            numbers = np.delete(
+                np.arange(first, first + n + within, dtype=np.int64),
+                np.asarray([line - first for line, _ in placed[:within]], dtype=np.int64),
+            )
+            for item in placed[:within]:
+                self._ragged(*item)
+            del placed[:within]
+            self._chunk(batch, numbers)
+            valid += n
+        for text in ragged[taken:]:
+            line = self._place.find(text)
+            if line is None:
+                return "ragged rows the fast path cannot place"
+            placed.append((line, text))
+        records = 1 + len(ragged) + valid
         lines = data.count(b"\n") + (not data.endswith(b"\n"))
         # More lines than records: a quoted cell holds a line break, and a line is no longer a row.
-        if ragged and ("\r" in text or lines != records):
+        if ragged and lines != records:
             return "ragged rows and quoted line breaks together"
-        rows = self._row_numbers(data, ragged, sum(b.num_rows for b in chunks))
-        if rows is None:
-            return "ragged rows the fast path cannot place"
-        start = 0
-        pending = list(zip(self._ragged_at, ragged, strict=True))  # in file order, as pyarrow met them
-        for batch in chunks:
-            numbers = rows[start : start + batch.num_rows]
-            start += batch.num_rows
-            # Ragged rows before this chunk's last row take the row path in their place.
-            while pending and (numbers.size == 0 or pending[0][0] < numbers[-1]):
-                self._ragged(*pending.pop(0))
-            self._chunk(batch, numbers)
-        for item in pending:
+        for item in placed:
             self._ragged(*item)
         return None
 
-    def _row_numbers(self, data: bytes, ragged: list[str], valid: int) -> np.ndarray | None:
-        """Each valid record's spreadsheet row (header = 1). Without ragged rows they follow on; a ragged
-        row's line is found in the bytes (no quoted line breaks then, so a line is a record)."""
-        self._ragged_at: list[int] = []
-        if not ragged:
-            return np.arange(2, valid + 2, dtype=np.int64)
-        position = data.find(b"\n")  # the header's line end: every line searched starts after one
-        line = 1
-        for text in ragged:
-            needle = b"\n" + text.encode("utf-8")
-            found = data.find(needle + b"\n", position)
-            if found < 0 and data.endswith(needle) and len(data) - len(needle) >= position:
-                found = len(data) - len(needle)
-            if found < 0:
-                return None
-            line += data.count(b"\n", position, found + 1)
-            self._ragged_at.append(line)
-            position = found + len(needle)
-        total = valid + len(ragged)
-        numbers = np.arange(2, total + 2, dtype=np.int64)
-        return np.delete(numbers, np.asarray(self._ragged_at, dtype=np.int64) - 2)
-
     def _ragged(self, row_number: int, text: str) -> None:
+        self._ragged_done += 1
         cells = next(csv_reader._reader(io.StringIO(text), delimiter=self.delimiter), [])
         self._row_path(cells, row_number)
 
@@ -426,22 +455,20 @@ class _CsvColumns:
             for j, row_number in enumerate(numbers[slow].tolist()):
                 self._row_path([column[j] for column in rows], row_number)
         if fast.size:
-            take = pa.array(fast)
             self.parsed.rows += fast.size
             self.parsed.added += fast.size
             self.fast += fast.size
-            arrays = {"row": pa.array(numbers[fast])}
+            arrays = {"row": pa.array(numbers)}
             for field_ in _WORK:
-                if field_.name == "row":
-                    continue
-                array = values.get(field_.name)
-                arrays[field_.name] = (
-                    array.take(take) if array is not None else pa.nulls(fast.size, field_.type)
-                )
-            self.parts.append(pa.table(arrays, schema=_WORK))
-            cells_kept = [cells[c.index].take(take) for c in self.columns]
+                if field_.name != "row":
+                    arrays[field_.name] = values.get(field_.name, pa.nulls(n, field_.type))
+            arrays |= {f"c{i}": cells[c.index] for i, c in enumerate(self.columns)}
+            # One filter of the whole chunk (a copy only when some rows took the row path).
+            both = pa.table(arrays) if fast.size == n else pa.table(arrays).filter(pa.array(plain))
+            self.parts.append(both.select([f.name for f in _WORK]).cast(_WORK))
+            cells_kept = [both.column(f"c{i}") for i in range(len(self.columns))]
             self.records.append(
-                csv_part(self.name, self.record_header, arrays["id"], arrays["row"], cells_kept)
+                csv_part(self.name, self.record_header, both.column("id"), both.column("row"), cells_kept)
             )
 
     def _row_path(self, row: list[str], row_number: int) -> None:
@@ -526,16 +553,21 @@ def _np(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
+def _plain_text(col: pa.Array) -> np.ndarray:
+    """Text `strip()` keeps whole that is no NaN/Infinity token (the only kinds that need it: a
+    regex per cell is the masks' main cost)."""
+    return _np(pc.match_substring_regex(col, _SAFE_ENDS)) & ~_np(
+        pc.match_substring_regex(col, _NON_FINITE_RE)
+    )
+
+
 def _check(kind: str, col: pa.Array, empty: np.ndarray) -> tuple[np.ndarray, pa.Array]:
     """(cells this column's fast path accepts, their values with null for empty)."""
-    finite = ~_np(pc.match_substring_regex(col, _NON_FINITE_RE))
-    safe = _np(pc.match_substring_regex(col, _SAFE_ENDS))
     null = pa.array(empty)
     if kind == "id":
-        ok = safe & finite & _np(pc.less_equal(pc.utf8_length(col), 512))
-        return ok, col
+        return _plain_text(col) & _np(pc.less_equal(pc.utf8_length(col), 512)), col
     if kind == "text":
-        return empty | (safe & finite), pc.if_else(null, None, col)
+        return empty | _plain_text(col), pc.if_else(null, None, col)
     if kind == "object":
         return empty | _np(pc.equal(col, "chatkit.session")), col
     if kind == "status":
@@ -547,7 +579,7 @@ def _check(kind: str, col: pa.Array, empty: np.ndarray) -> tuple[np.ndarray, pa.
         return empty | _np(pc.is_in(col, words)), col
     if kind == "any":  # free values (configuration, state variables): anything but NaN or a list/dict
         starts = _np(pc.match_substring_regex(col, r"^\s*[\[{]"))
-        return empty | (safe & finite & ~starts), col
+        return empty | (_plain_text(col) & ~starts), col
     if kind == "count":
         ok = empty | _np(pc.match_substring_regex(col, _COUNT))
         whole = pc.replace_substring_regex(pc.if_else(pa.array(ok & ~empty), col, None), r"\.0*$", "")
@@ -658,11 +690,12 @@ def _conflicts(group: pd.DataFrame, name: str, word: str) -> list[ImportIssue]:
         for index in np.flatnonzero(differ.to_numpy()):
             now, before = known.iloc[index], previous.iloc[index]
             value, old = _py(now["value"]), _py(before["value"])
-            source, old_source = f"{name}:{word} {int(now['row'])}", f"{name}:{word} {int(before['row'])}"
-            issue = ImportIssue.model_construct(  # the fields are known good: no validation
+            source = f"{name}:{_where(word, now['row'])}"
+            old_source = f"{name}:{_where(word, before['row'])}"
+            issue = ImportIssue(
                 level=IssueLevel.warning,
                 file=name,
-                location=f"{word} {int(now['row'])}",
+                location=_where(word, now["row"]),
                 session_id=now["id"],
                 field=label,
                 message=(
@@ -673,6 +706,11 @@ def _conflicts(group: pd.DataFrame, name: str, word: str) -> list[ImportIssue]:
             out.append((int(now["row"]), rank, issue))
     out.sort(key=lambda item: (item[0], item[1]))  # merge_lifecycle's order: record by record
     return [issue for _, _, issue in out]
+
+
+def _where(word: str, row: Any) -> str:
+    """A row's location: `row 7`, `line 3` for a word; `$.data[4]` for a pattern with `{}`."""
+    return word.format(int(row)) if "{}" in word else f"{word} {int(row)}"
 
 
 def _py(value: Any) -> Any:
@@ -693,9 +731,13 @@ def _config_warnings(
     low_rate = has_rate & (rate < API_MIN_RATE_LIMIT)
     differ = top[1] & nested[1] & (top[0] != nested[0])
     work_warned = bad_ttl | low_rate | differ
-    ids = work.column("id")
+    warned_rows = np.flatnonzero(work_warned)
+    ids = dict(
+        zip(warned_rows.tolist(), work.column("id").take(pa.array(warned_rows)).to_pylist(), strict=True)
+    )
     out: list[ImportIssue] = []
-    for i in np.flatnonzero(work_warned).tolist():
+    fields: dict[str, str | None] = {}  # each message's field, from its first word (`config_field`)
+    for i in warned_rows.tolist():
         texts = []
         if bad_ttl[i]:
             texts.append(f"ttl {int(ttl[i])} s is outside the API's documented {lo}-{hi} s")
@@ -708,14 +750,14 @@ def _config_warnings(
                 "max_requests_per_1_minute and rate_limits.max_requests_per_1_minute differ "
                 f"({int(top[0][i])} vs {int(nested[0][i])}); the top-level value is used"
             )
-        session_id = ids[i].as_py()
+        session_id = ids[i]
         out.extend(
-            ImportIssue.model_construct(  # a million rows make ~150,000 of them: no validation
+            ImportIssue(
                 level=IssueLevel.warning,
                 file=name,
-                location=f"{word} {int(last_rows[i])}",
+                location=_where(word, last_rows[i]),
                 session_id=session_id,
-                field=config_field(text),
+                field=fields.get(text[:3]) or fields.setdefault(text[:3], config_field(text)),
                 message=text,
             )
             for text in texts

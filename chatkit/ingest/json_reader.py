@@ -202,15 +202,16 @@ def parse_jsonl(text: str, parsed: Parsed) -> None:
         jsonl_comments(comments, parsed)
 
 
-def parse_jsonl_line(line: str, number: int, parsed: Parsed) -> int:
-    """One JSONL line: its record to the sink, or its error; 1 for a comment line (else 0)."""
+def parse_jsonl_line(line: str, number: int, parsed: Parsed, location: str | None = None) -> int:
+    """One JSONL line (or, with its `location`, one item of a JSON list): its record to the sink, or
+    its error; 1 for a comment line (else 0)."""
     line = line.strip()
     if not line:
         return 0
     if line.startswith(("//", "#")):
         return 1
     parsed.rows += 1
-    location = f"line {number}"
+    location = location or f"line {number}"
     try:
         record = json.loads(line)
     except RecursionError:

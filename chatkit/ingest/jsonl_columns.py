@@ -29,7 +29,7 @@ from chatkit.ingest.columnar import _MAX_S, _MIN_S, _TS, _WORK, ColumnarImport, 
 from chatkit.ingest.json_reader import jsonl_comments, parse_jsonl_line
 from chatkit.ingest.parsed import Parsed
 from chatkit.ingest.records import _SECRET_JSON_HINT as _HINT
-from chatkit.ingest.records import RecordsPart, dump, json_part, json_text
+from chatkit.ingest.records import RecordsKind, RecordsPart, dump, json_part, json_text, row_number
 from chatkit.ingest.validate import MAX_DEPTH, validate_one
 
 BLOCK_BYTES = 8 << 20  # lines are read this much at a time: Python objects stay a block's worth
@@ -111,7 +111,7 @@ _HINT_RE2 = "(?i)" + _HINT.pattern.replace(r"\u017f", r"\x{17f}").replace(r"\u21
 
 
 def read_jsonl(name: str, data: bytes, parsed: Parsed, block_bytes: int = BLOCK_BYTES) -> ColumnarImport:
-    reader = _Reader(name, parsed)
+    reader = Reader(name, parsed)
     position, number = 0, 1
     while position < len(data):
         end = data.find(b"\n", position + block_bytes)
@@ -122,14 +122,15 @@ def read_jsonl(name: str, data: bytes, parsed: Parsed, block_bytes: int = BLOCK_
         position = end + 1
     if reader.comments:
         jsonl_comments(reader.comments, parsed)
-    done = _finish(parsed, reader.errors, reader.parts, reader.slow_rows, reader.fast, reader.slow, "line")
-    done.records = reader.records
-    return done
+    return reader.finish()
 
 
-class _Reader:
-    def __init__(self, name: str, parsed: Parsed) -> None:
-        self.name, self.parsed = name, parsed
+class Reader:
+    """Blocks of JSON values (JSONL lines, or a JSON list's items) → work tables and records parts.
+    `where` places a value: "line" (`line 3`), or a pattern such as `$.data[{}]`."""
+
+    def __init__(self, name: str, parsed: Parsed, where: str = "line", kind: RecordsKind = "jsonl") -> None:
+        self.name, self.parsed, self.where, self.kind = name, parsed, where, kind
         self.errors: list[ImportIssue] = []
         self.parts: list[pa.Table] = []
         self.slow_rows: list[dict[str, Any]] = []
@@ -167,20 +168,27 @@ class _Reader:
     def text_line(self, line: str, number: int) -> None:
         """Today's line path (`parse_jsonl_line`), its records validated by `_validate`."""
         self.line = line
-        self.comments += parse_jsonl_line(line, number, self.parsed)
+        location = self.where.format(number) if "{}" in self.where else None
+        self.comments += parse_jsonl_line(line, number, self.parsed, location)
 
     def _validate(self, record: Any, origin: tuple[str, str]) -> None:
         self.slow += 1
         session = validate_one(record, origin, self.errors)
         if session is not None:
-            row = int(origin[1].removeprefix("line "))
+            row = row_number(origin[1])
             self.slow_rows.append(_work_values(session, row))
             self._slow_kept.append((session.id, row, json_text(self.line, record)))
+
+    def finish(self) -> ColumnarImport:
+        parsed = self.parsed
+        done = _finish(parsed, self.errors, self.parts, self.slow_rows, self.fast, self.slow, self.where)
+        done.records = self.records
+        return done
 
     def _flush_slow(self) -> None:
         if self._slow_kept:
             ids, rows, texts = zip(*self._slow_kept, strict=True)
-            self.records.append(json_part(self.name, "jsonl", list(ids), list(rows), list(texts)))
+            self.records.append(json_part(self.name, self.kind, list(ids), list(rows), list(texts)))
         self._slow_kept = []
 
     def _columns(self, records: list[_Record], numbers: list[int], lines: list[bytes]) -> list[int]:
@@ -227,7 +235,13 @@ class _Reader:
         self.parsed.rows += work.num_rows
         self.parsed.added += work.num_rows
         self.records.append(
-            json_part(self.name, "jsonl", work.column("id"), work.column("row"), _kept_texts(records, lines))
+            json_part(
+                self.name,
+                self.kind,
+                work.column("id"),
+                work.column("row"),
+                _kept_texts(records, lines, compact=self.kind != "jsonl"),
+            )
         )
         return late
 
@@ -305,11 +319,15 @@ def _config_ok(configs: list[Any]) -> np.ndarray:
     return ~_np(pc.or_(bad, pc.match_substring_regex(raw, _CONFIG_NOT_OBJECT)))
 
 
-def _kept_texts(records: list[_Record], lines: list[bytes]) -> pa.Array:
+def _kept_texts(records: list[_Record], lines: list[bytes], *, compact: bool) -> pa.Array:
     """The records' JSON texts without `client_secret`; one that may still hold a secret is its line
-    re-dumped through `strip_secrets`."""
+    re-dumped through `strip_secrets`. `compact`: a configuration kept raw may span lines (an indented
+    document's item), and one text a line is how the texts are cut apart."""
     for record in records:
         record.client_secret = msgspec.UNSET
+        config = record.chatkit_configuration
+        if compact and config is not msgspec.UNSET and b"\n" in bytes(config):
+            record.chatkit_configuration = msgspec.Raw(msgspec.json.encode(msgspec.json.decode(config)))
     encoded = _ENCODER.encode_lines(records)
     ends = np.flatnonzero(np.frombuffer(encoded, dtype=np.uint8) == 10)  # one newline per record
     offsets = pa.array(np.concatenate([[0], ends + 1]).astype(np.int64)).buffers()[1]
