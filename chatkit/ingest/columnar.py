@@ -165,6 +165,9 @@ class ColumnarImport:
     row_path_rows: int = 0  # rows that took today's row path (bad or unusual ones)
     fallback: str | None = None  # why the whole file took today's importer, if it did
     records: list[RecordsPart] = field(default_factory=list)  # the raw records of every session
+    # Today's wording of a record's location, its row number in `{}` ("row {}", "line {}",
+    # "$.data[{}]"): a JSON document's records keep theirs (`table_import`), the status history's source.
+    where: str | None = None
 
 
 def import_columnar(
@@ -546,6 +549,7 @@ def _finish(
         rows_read=parsed.rows,
         fast_rows=fast,
         row_path_rows=slow,
+        where=word if "{}" in word else f"{word} {{}}",
     )
 
 

@@ -172,7 +172,7 @@ def combine(imports: Sequence[ColumnarImport]) -> TableImport:
     """One import of several files' columnar imports, lifecycles merged across files."""
     files = list(dict.fromkeys(name for part in imports for name in part.files))
     order = {name: index for index, name in enumerate(files)}
-    records = [part for imported in imports for part in imported.records]
+    records = [_located(part, imported.where) for imported in imports for part in imported.records]
     errors = _sorted([issue for imported in imports for issue in imported.errors], order)
     warnings = [issue for imported in imports for issue in imported.warnings]
     rows_read = sum(imported.rows_read for imported in imports)
@@ -181,6 +181,16 @@ def combine(imports: Sequence[ColumnarImport]) -> TableImport:
     if len(tables) > 1:
         table, warnings = _merge_across_files(table, records, warnings)
     return table_import(table, records, errors, _sorted(warnings, order), files, rows_read)
+
+
+def _located(part: RecordsPart, where: str | None) -> RecordsPart:
+    """A JSON document's part with each record's location (`$.data[4]`: its row number alone does not
+    say which list it was in); CSV and JSONL locations are their row and line numbers."""
+    if part.kind != "json" or where is None or "location" in part.table.column_names:
+        return part
+    rows = part.table.column("row").to_pylist()
+    located = pa.array([where.format(row) for row in rows], type=pa.string())
+    return replace(part, table=part.table.append_column("location", located))
 
 
 def _merge_across_files(

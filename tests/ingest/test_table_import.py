@@ -112,3 +112,18 @@ def test_sessions_are_not_built_until_asked() -> None:
     assert got._sessions is None and got.session_count == 50
     assert [s.id for s in got.head(3)] == got.session_ids()[:3] and got._sessions is None
     assert len(got.sessions) == 50 and got._sessions is not None
+
+
+@pytest.mark.parametrize("envelope", [True, False], ids=["data list", "bare list"])
+def test_a_streamed_json_document_keeps_its_paths_for_the_status_history(monkeypatch, envelope) -> None:
+    from chatkit.ingest import json_stream
+
+    monkeypatch.setattr(json_stream, "STREAM_MIN_BYTES", 0)  # stream even a small document
+    records = sample_records(60, seed=5)
+    records += [{"id": r["id"], "status": "cancelled", "reason": "closed"} for r in records[:9]]
+    data = json.dumps({"object": "list", "data": records} if envelope else records).encode()
+    got = import_bytes("doc.json", data)
+    assert got.records and all(part.kind == "json" for part in got.records)
+    assert_same(got, importer.import_bytes("doc.json", data))
+    source = got.sessions_for([records[0]["id"]])[0].status_history[-1].source
+    assert source == ("doc.json:$.data[60]" if envelope else "doc.json:$[60]")
