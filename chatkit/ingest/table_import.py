@@ -177,7 +177,7 @@ def combine(imports: Sequence[ColumnarImport]) -> TableImport:
     warnings = [issue for imported in imports for issue in imported.warnings]
     rows_read = sum(imported.rows_read for imported in imports)
     tables = [imported.table for imported in imports if imported.table.num_rows]
-    table = pa.concat_tables(tables).combine_chunks() if tables else TABLE_SCHEMA.empty_table()
+    table = pa.concat_tables(tables) if tables else TABLE_SCHEMA.empty_table()
     if len(tables) > 1:
         table, warnings = _merge_across_files(table, records, warnings)
     return table_import(table, records, errors, _sorted(warnings, order), files, rows_read)
@@ -202,11 +202,14 @@ def _merge_across_files(
     several files. Their per-file merge and configuration warnings are replaced by the warnings of
     the merge over all their records, as today's `import_files` words them.
     """
-    ids = table.column("id").to_pandas()
-    repeated = ids.duplicated(keep="first").to_numpy()
+    encoded = pc.dictionary_encode(table.column("id").combine_chunks())  # no Python string per row
+    codes = encoded.indices.to_numpy()
+    _, first_index = np.unique(codes, return_index=True)
+    repeated = np.ones(len(codes), dtype=bool)
+    repeated[first_index] = False
     if not repeated.any():
         return table, warnings
-    cross = set(ids[repeated])
+    cross = set(encoded.dictionary.take(pa.array(np.unique(codes[repeated]))).to_pylist())
     first = table.filter(pa.array(~repeated))
     sessions, merge_warnings, last_origin = _rebuild(records, cross)
     rebuilt = sessions_table(sessions)
