@@ -82,6 +82,10 @@ _ISO = r"^20\d\d-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{3}|\.\d{6})?(?:Z|\+00:00)?$"
 _SAFE_ENDS = r"(?s)^[!-~](?:.*[!-~])?$"  # printable ASCII at both ends: Python's strip() is a no-op
 _NON_FINITE_RE = "(?i)^(?:" + "|".join(re.escape(t) for t in sorted(csv_reader._NON_FINITE)) + ")$"
 _STATUSES = ["active", "expired", "cancelled"]
+_PLAIN_KINDS = frozenset({"object", "status", "count", "time", "bool", "empty"})
+# A free value (configuration, state variable): printable ASCII at both ends, not a list or dict (the
+# first character no `[` or `{`) — one regex where three were.
+_FREE_ENDS = r"(?s)^[!-Z\\\]-z|-~](?:.*[!-~])?$"
 
 # Column paths the fast path knows, and what kind of cell each takes.
 _KINDS: dict[tuple[str, ...], str] = {
@@ -335,6 +339,8 @@ class _CsvColumns:
         self.columns = columns
         self.kinds = kinds
         self.record_header = [names[c.index] for c in columns]
+        # Columns whose fast cells are numbers, times, statuses or booleans: no secret to mask there.
+        self.plain = {i for i, (kind, _) in enumerate(kinds) if kind in _PLAIN_KINDS}
         if end < 0:
             return "no data rows"
         ragged: list[str] = []
@@ -456,7 +462,14 @@ class _CsvColumns:
             self.parts.append(both.select([f.name for f in _WORK]).cast(_WORK))
             cells_kept = [both.column(f"c{i}") for i in range(len(self.columns))]
             self.records.append(
-                csv_part(self.name, self.record_header, both.column("id"), both.column("row"), cells_kept)
+                csv_part(
+                    self.name,
+                    self.record_header,
+                    both.column("id"),
+                    both.column("row"),
+                    cells_kept,
+                    self.plain,
+                )
             )
 
     def _row_path(self, row: list[str], row_number: int) -> None:
@@ -566,8 +579,8 @@ def _check(kind: str, col: pa.Array, empty: np.ndarray) -> tuple[np.ndarray, pa.
         words = pa.array(sorted(csv_reader._TRUE | csv_reader._FALSE))
         return empty | _np(pc.is_in(col, words)), col
     if kind == "any":  # free values (configuration, state variables): anything but NaN or a list/dict
-        starts = _np(pc.match_substring_regex(col, r"^\s*[\[{]"))
-        return empty | (_plain_text(col) & ~starts), col
+        free = _np(pc.match_substring_regex(col, _FREE_ENDS))
+        return empty | (free & ~_np(pc.match_substring_regex(col, _NON_FINITE_RE))), col
     if kind == "count":
         ok = empty | _np(pc.match_substring_regex(col, _COUNT))
         whole = pc.replace_substring_regex(pc.if_else(pa.array(ok & ~empty), col, None), r"\.0*$", "")
