@@ -134,6 +134,20 @@ def write_files(n: int, folder: Path) -> dict[str, Any]:
     }
 
 
+def write_json_array(n: int, folder: Path) -> Path:
+    """Only the API-list JSON file of `n` sessions (for the big-array measurement: `--big-json`)."""
+    path = folder / f"big{n}.json"
+    with path.open("w", encoding="utf-8") as f:
+        f.write('{"object": "list", "data": [\n')
+        first = True
+        for records in _chunks(n):
+            for record in records:
+                f.write(("" if first else ",\n") + json.dumps(record))
+                first = False
+        f.write('\n], "has_more": false}\n')
+    return path
+
+
 def _flat(record: dict[str, Any]) -> dict[str, str | None]:
     """The session's fields as uniformly typed text: what pyarrow.json can parse (see `_pa_json`)."""
     wf = record.get("workflow") or {}
@@ -502,7 +516,17 @@ def table(results: dict[int, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def write_results(results: dict[int, dict[str, Any]], info: dict[str, str], path: Path) -> str:
+def _big_json(n: int, *, in_process: bool) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="chatkit-bigjson-") as tmp:
+        print(f"-- a JSON array of {n:,} sessions", flush=True)
+        path = write_json_array(n, Path(tmp))
+        got = measure("columnar", str(path), in_process=in_process)
+        return got | {"sessions": n, "mb": path.stat().st_size / 2**20}
+
+
+def write_results(
+    results: dict[int, dict[str, Any]], info: dict[str, str], path: Path, big: dict[str, Any] | None = None
+) -> str:
     text = table(results)
     sizes = sorted(results)
     notes = []
@@ -564,6 +588,21 @@ def write_results(results: dict[int, dict[str, Any]], info: dict[str, str], path
         "",
         *memory,
         "",
+        *(
+            [
+                f"A JSON array (API list) of {big['sessions']:,} sessions, {big['mb']:,.0f} MB, streamed: "
+                f"{big['wall']:.1f} / {big['cpu']:.1f} s wall / CPU, peak "
+                + (
+                    f"{big['peak_mb']:,.0f} MB (RSS before the step {big['before_mb']:,.0f} MB)"
+                    if big.get("peak_mb")
+                    else "n/a"
+                )
+                + f"; {big['note']}",
+                "",
+            ]
+            if big
+            else []
+        ),
         "## Files and notes",
         "",
         *notes,
@@ -580,6 +619,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pipeline-max", type=int, default=PIPELINE_MAX)
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--in-process", action="store_true", help="no child processes (no memory figures)")
+    parser.add_argument(
+        "--big-json", type=int, default=0, help="also read a JSON array of this many sessions"
+    )
     parser.add_argument("--child", nargs=2, metavar=("MEASURE", "ARGS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -589,7 +631,8 @@ def main(argv: list[str] | None = None) -> int:
     info = machine()
     sizes = tuple(sorted(int(x) for x in args.sizes.split(",")))
     results = run(sizes, args.pipeline_max, in_process=args.in_process)
-    print(write_results(results, info, args.out))
+    big = _big_json(args.big_json, in_process=args.in_process) if args.big_json else None
+    print(write_results(results, info, args.out, big))
     print(f"\nwritten to {args.out}")
     return 0
 
