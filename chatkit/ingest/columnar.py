@@ -530,7 +530,8 @@ def _finish(
     if not parsed.added and not parsed.issues:
         parsed.warn("the file holds no sessions")
     parts = [*parts, pa.Table.from_pylist(slow_rows, schema=_WORK)] if slow_rows else parts
-    work = pa.concat_tables(parts).combine_chunks() if parts else _WORK.empty_table()
+    # Chunked as read: one contiguous copy would double the work table at its peak.
+    work = pa.concat_tables(parts) if parts else _WORK.empty_table()
     work = work.sort_by("row") if slow else work
     table, merge_warnings, last_rows = _merge(work, parsed.name, word)
     config, warned = _config_warnings(table, last_rows, parsed.name, word)
