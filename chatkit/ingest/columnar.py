@@ -82,6 +82,10 @@ _ISO = r"^20\d\d-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{3}|\.\d{6})?(?:Z|\+00:00)?$"
 _SAFE_ENDS = r"(?s)^[!-~](?:.*[!-~])?$"  # printable ASCII at both ends: Python's strip() is a no-op
 _NON_FINITE_RE = "(?i)^(?:" + "|".join(re.escape(t) for t in sorted(csv_reader._NON_FINITE)) + ")$"
 _STATUSES = ["active", "expired", "cancelled"]
+_PLAIN_KINDS = frozenset({"object", "status", "count", "time", "bool", "empty"})
+# A free value (configuration, state variable): printable ASCII at both ends, not a list or dict (the
+# first character no `[` or `{`) — one regex where three were.
+_FREE_ENDS = r"(?s)^[!-Z\\\]-z|-~](?:.*[!-~])?$"
 
 # Column paths the fast path knows, and what kind of cell each takes.
 _KINDS: dict[tuple[str, ...], str] = {
@@ -350,6 +354,8 @@ class _CsvColumns:
         self.columns = columns
         self.kinds = kinds
         self.record_header = [names[c.index] for c in columns]
+        # Columns whose fast cells are numbers, times, statuses or booleans: no secret to mask there.
+        self.plain = {i for i, (kind, _) in enumerate(kinds) if kind in _PLAIN_KINDS}
         if end < 0:
             return "no data rows"
         ragged: list[str] = []
@@ -471,7 +477,14 @@ class _CsvColumns:
             self.parts.append(both.select([f.name for f in _WORK]).cast(_WORK))
             cells_kept = [both.column(f"c{i}") for i in range(len(self.columns))]
             self.records.append(
-                csv_part(self.name, self.record_header, both.column("id"), both.column("row"), cells_kept)
+                csv_part(
+                    self.name,
+                    self.record_header,
+                    both.column("id"),
+                    both.column("row"),
+                    cells_kept,
+                    self.plain,
+                )
             )
 
     def _row_path(self, row: list[str], row_number: int) -> None:
@@ -585,8 +598,8 @@ def _check(kind: str, col: pa.Array, empty: np.ndarray) -> tuple[np.ndarray, pa.
         words = pa.array(sorted(csv_reader._TRUE | csv_reader._FALSE))
         return empty | _np(pc.is_in(col, words)), col
     if kind == "any":  # free values (configuration, state variables): anything but NaN or a list/dict
-        starts = _np(pc.match_substring_regex(col, r"^\s*[\[{]"))
-        return empty | (_plain_text(col) & ~starts), col
+        free = _np(pc.match_substring_regex(col, _FREE_ENDS))
+        return empty | (free & ~_np(pc.match_substring_regex(col, _NON_FINITE_RE))), col
     if kind == "count":
         ok = empty | _np(pc.match_substring_regex(col, _COUNT))
         whole = pc.replace_substring_regex(pc.if_else(pa.array(ok & ~empty), col, None), r"\.0*$", "")
@@ -747,36 +760,44 @@ def _config_warnings(
     low_rate = has_rate & (rate < API_MIN_RATE_LIMIT)
     differ = top[1] & nested[1] & (top[0] != nested[0])
     work_warned = bad_ttl | low_rate | differ
-    warned_rows = np.flatnonzero(work_warned)
-    ids = dict(
-        zip(warned_rows.tolist(), work.column("id").take(pa.array(warned_rows)).to_pylist(), strict=True)
-    )
+    at = np.flatnonzero(work_warned)
+    # Python lists of the warned sessions only: numpy scalars cost ~10x per access in this loop.
+    ids = work.column("id").take(pa.array(at)).to_pylist()
+    where = [_where(word, row) for row in last_rows[at].tolist()]
+    ttls, rates, tops, nesteds = (x[at].tolist() for x in (ttl, rate, top[0], nested[0]))
+    flags = zip(bad_ttl[at].tolist(), low_rate[at].tolist(), differ[at].tolist(), strict=True)
+    ttl_field = config_field("ttl")
+    rate_field = config_field("max_requests_per_1_minute")
     out: list[ImportIssue] = []
-    fields: dict[str, str | None] = {}  # each message's field, from its first word (`config_field`)
-    for i in warned_rows.tolist():
+    for k, (is_ttl, is_low, is_differ) in enumerate(flags):
         texts = []
-        if bad_ttl[i]:
-            texts.append(f"ttl {int(ttl[i])} s is outside the API's documented {lo}-{hi} s")
-        if low_rate[i]:
+        if is_ttl:
+            texts.append((ttl_field, f"ttl {ttls[k]} s is outside the API's documented {lo}-{hi} s"))
+        if is_low:
             texts.append(
-                f"max_requests_per_1_minute {int(rate[i])} is below the API's minimum of {API_MIN_RATE_LIMIT}"
+                (
+                    rate_field,
+                    f"max_requests_per_1_minute {rates[k]} is below the API's minimum of {API_MIN_RATE_LIMIT}",
+                )
             )
-        if differ[i]:
+        if is_differ:
             texts.append(
-                "max_requests_per_1_minute and rate_limits.max_requests_per_1_minute differ "
-                f"({int(top[0][i])} vs {int(nested[0][i])}); the top-level value is used"
+                (
+                    rate_field,
+                    "max_requests_per_1_minute and rate_limits.max_requests_per_1_minute differ "
+                    f"({tops[k]} vs {nesteds[k]}); the top-level value is used",
+                )
             )
-        session_id = ids[i]
         out.extend(
             ImportIssue(
                 level=IssueLevel.warning,
                 file=name,
-                location=_where(word, last_rows[i]),
-                session_id=session_id,
-                field=fields.get(text[:3]) or fields.setdefault(text[:3], config_field(text)),
+                location=where[k],
+                session_id=ids[k],
+                field=field_name,
                 message=text,
             )
-            for text in texts
+            for field_name, text in texts
         )
     return out, work_warned
 

@@ -167,7 +167,7 @@ class Reader:
 
     def text_line(self, line: str, number: int) -> None:
         """Today's line path (`parse_jsonl_line`), its records validated by `_validate`."""
-        self.line = line
+        self.line = line.strip()  # the kept text: what json.loads reads (no edge whitespace)
         location = self.where.format(number) if "{}" in self.where else None
         self.comments += parse_jsonl_line(line, number, self.parsed, location)
 

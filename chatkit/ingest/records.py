@@ -105,12 +105,18 @@ def _arrow(values: Any, type_: pa.DataType) -> Any:
 
 
 def csv_part(
-    file: str, header: list[str], ids: pa.Array, rows: pa.Array, cells: list[pa.Array]
+    file: str,
+    header: list[str],
+    ids: pa.Array,
+    rows: pa.Array,
+    cells: list[pa.Array],
+    plain: set[int] | frozenset[int] = frozenset(),
 ) -> RecordsPart:
-    """A CSV part from its columns (`cells` in `header`'s order), key-shaped values masked."""
+    """A CSV part from its columns (`cells` in `header`'s order), key-shaped values masked; the
+    `plain` columns' cells are known to be numbers, times or known words (no mask needed)."""
     columns: dict[str, Any] = {"session_id": ids.cast(pa.string()), "row": rows.cast(pa.int64())}
     for i, column in enumerate(cells):
-        columns[f"c{i}"] = mask_secrets(column)
+        columns[f"c{i}"] = column.cast(pa.string()) if i in plain else mask_secrets(column)
     return RecordsPart(file, "csv", pa.table(columns), list(header))
 
 
