@@ -169,6 +169,9 @@ class ColumnarImport:
     row_path_rows: int = 0  # rows that took today's row path (bad or unusual ones)
     fallback: str | None = None  # why the whole file took today's importer, if it did
     records: list[RecordsPart] = field(default_factory=list)  # the raw records of every session
+    # Today's wording of a record's location, its row number in `{}` ("row {}", "line {}",
+    # "$.data[{}]"): a JSON document's records keep theirs (`table_import`), the status history's source.
+    where: str | None = None
 
 
 def import_columnar(
@@ -240,6 +243,7 @@ class _KeepRecords(importer._Validated):
         self.ids: list[str] = []
         self.rows: list[int] = []
         self.texts: list[str] = []
+        self.locations: list[str] = []  # today's wording (`$.data[4]`, `line 3`): the status history's source
 
     def __call__(self, record: Any, origin: tuple[str, str]) -> None:
         before = len(self.sessions)
@@ -248,13 +252,24 @@ class _KeepRecords(importer._Validated):
             self.ids.append(self.sessions[-1].id)
             self.rows.append(row_number(origin[1]))
             self.texts.append(dump(record))
+            self.locations.append(origin[1])
 
 
 def _whole_file(name: str, data: bytes, max_bytes: int, max_field_bytes: int, why: str) -> ColumnarImport:
     """Today's importer (`import_bytes`), its sessions as a table: the reference, and the fallback."""
     kept = _KeepRecords()
-    result = importer._finish([importer._parse_bytes(name, data, max_bytes, max_field_bytes, kept)], kept)
-    records = [json_part(name, "json", kept.ids, kept.rows, kept.texts)] if kept.ids else []
+    return row_path_import(importer._parse_bytes(name, data, max_bytes, max_field_bytes, kept), kept, why)
+
+
+def row_path_import(parsed: Parsed, kept: _KeepRecords, why: str) -> ColumnarImport:
+    """A file read by today's importer into `kept`, as a table with its records (kind "json", each
+    with its `location`: a JSON file's paths are not rebuilt from a row number alone)."""
+    result = importer._finish([parsed], kept)
+    records = []
+    if kept.ids:
+        part = json_part(parsed.name, "json", kept.ids, kept.rows, kept.texts)
+        located = part.table.append_column("location", pa.array(kept.locations, type=pa.string()))
+        records = [RecordsPart(part.file, part.kind, located)]
     return ColumnarImport(
         table=sessions_table(result.sessions),
         errors=result.errors,
@@ -530,10 +545,12 @@ def _finish(
     if not parsed.added and not parsed.issues:
         parsed.warn("the file holds no sessions")
     parts = [*parts, pa.Table.from_pylist(slow_rows, schema=_WORK)] if slow_rows else parts
-    # Chunked as read: one contiguous copy would double the work table at its peak.
+    # Chunked, not combined: each copy of a million-row work table is ~150 MB, and `_merge` makes the
+    # one copy the table needs (its rows in order, one per id).
     work = pa.concat_tables(parts) if parts else _WORK.empty_table()
-    work = work.sort_by("row") if slow else work
+    del parts
     table, merge_warnings, last_rows = _merge(work, parsed.name, word)
+    del work
     config, warned = _config_warnings(table, last_rows, parsed.name, word)
     table = _session_table(table, warned)
     issues = parsed.issues
@@ -548,6 +565,7 @@ def _finish(
         rows_read=parsed.rows,
         fast_rows=fast,
         row_path_rows=slow,
+        where=word if "{}" in word else f"{word} {{}}",
     )
 
 
@@ -654,14 +672,21 @@ _CONFLICTS = (
 
 def _merge(work: pa.Table, name: str, word: str) -> tuple[pa.Table, list[ImportIssue], np.ndarray]:
     """One row per id in order of first appearance (`merge_lifecycle`'s rule), its conflict warnings,
-    and each id's last row (where its configuration warnings point)."""
-    ids = work.column("id").to_pandas()
-    repeated = ids.duplicated(keep=False).to_numpy()
+    and each id's last row (where its configuration warnings point).
+
+    `work` holds the fast rows chunk by chunk and the row path's rows after them; the result is one
+    `take` of it (plus the merged rows), in row order: the only copy of the whole table.
+    """
     rows = work.column("row").to_numpy()
+    codes = pc.dictionary_encode(work.column("id").combine_chunks()).indices.to_numpy()
+    repeated = np.bincount(codes)[codes] > 1 if len(codes) else np.zeros(0, dtype=bool)
+    single = np.flatnonzero(~repeated)
     if not repeated.any():
-        return work, [], rows
-    single = work.filter(pa.array(~repeated))
-    group = work.filter(pa.array(repeated)).to_pandas(timestamp_as_object=False)
+        order = np.argsort(rows, kind="stable")
+        return work.take(pa.array(order)), [], rows[order]
+    pair = np.flatnonzero(repeated)
+    pair = pair[np.argsort(rows[pair], kind="stable")]  # the merge reads each id's records in row order
+    group = work.take(pa.array(pair)).to_pandas(timestamp_as_object=False)
     warnings = _conflicts(group, name, word)
     terminal = group["status"].isin(TERMINAL_STATUSES)
     group["terminal"] = group["status"].where(terminal)
@@ -674,10 +699,12 @@ def _merge(work: pa.Table, name: str, word: str) -> tuple[pa.Table, list[ImportI
     merged["status"] = merged["terminal"].fillna(merged["other"])
     merged = merged.reset_index()
     merged_table = pa.Table.from_pandas(merged[[f.name for f in _WORK]], schema=_WORK, preserve_index=False)
-    both = pa.concat_tables([single, merged_table]).combine_chunks()
-    last = np.concatenate([single.column("row").to_numpy(), merged["last_row"].to_numpy()])
-    order = np.argsort(both.column("row").to_numpy(), kind="stable")
-    return both.take(pa.array(order)), warnings, last[order]
+    both = pa.concat_tables([work, merged_table])
+    index = np.concatenate([single, work.num_rows + np.arange(len(merged))])
+    first_rows = np.concatenate([rows[single], merged["row"].to_numpy()])
+    last = np.concatenate([rows[single], merged["last_row"].to_numpy()])
+    order = np.argsort(first_rows, kind="stable")
+    return both.take(pa.array(index[order])), warnings, last[order]
 
 
 def _conflicts(group: pd.DataFrame, name: str, word: str) -> list[ImportIssue]:

@@ -11,8 +11,8 @@ from support import FIXTURES
 
 from chatkit.domain.lifecycle import merge_lifecycle
 from chatkit.domain.models import ImportIssue
-from chatkit.ingest import import_bytes
 from chatkit.ingest.columnar import import_columnar
+from chatkit.ingest.importer import import_bytes  # today's row path: the reference
 from chatkit.ingest.validate import validate_one
 
 _WORD = {"csv": "row", "jsonl": "line"}
