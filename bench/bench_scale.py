@@ -78,13 +78,16 @@ def write_files(n: int, folder: Path) -> dict[str, Any]:
     import pandas as pd
 
     jsonl, csv_path, flat = folder / f"s{n}.jsonl", folder / f"s{n}.csv", folder / f"s{n}_flat.jsonl"
+    array = folder / f"s{n}.json"  # the same records as an API list {"object": "list", "data": [...]}
     rows = bad = pairs = 0
     columns: list[str] | None = None
     with (
         jsonl.open("w", encoding="utf-8") as fj,
         csv_path.open("w", encoding="utf-8", newline="") as fc,
         flat.open("w", encoding="utf-8") as ff,
+        array.open("w", encoding="utf-8") as fa,
     ):
+        fa.write('{"object": "list", "data": [\n')
         for records in _chunks(n):
             out: list[dict[str, Any]] = []
             truncated: set[int] = set()
@@ -105,6 +108,7 @@ def write_files(n: int, folder: Path) -> dict[str, Any]:
             for index, record in enumerate(out):
                 line = json.dumps(record)
                 fj.write((line[: len(line) // 2] if index in truncated else line) + "\n")
+                fa.write(("" if rows == 0 and index == 0 else ",\n") + line)  # a list has no cut-off item
             frame = pd.json_normalize(out)
             if columns is None:
                 columns = list(frame.columns)
@@ -114,6 +118,7 @@ def write_files(n: int, folder: Path) -> dict[str, Any]:
             for k in range(len(truncated)):
                 fc.write(f"cksess_ragged_{rows + k},cancelled,1,2\n")
             rows += len(out)
+        fa.write('\n], "has_more": false}\n')
     return {
         "sessions": n,
         "rows": rows,
@@ -122,9 +127,25 @@ def write_files(n: int, folder: Path) -> dict[str, Any]:
         "jsonl": str(jsonl),
         "csv": str(csv_path),
         "flat": str(flat),
+        "json": str(array),
+        "mb_json": array.stat().st_size / 1e6,
         "mb_jsonl": jsonl.stat().st_size / 1e6,
         "mb_csv": csv_path.stat().st_size / 1e6,
     }
+
+
+def write_json_array(n: int, folder: Path) -> Path:
+    """Only the API-list JSON file of `n` sessions (for the big-array measurement: `--big-json`)."""
+    path = folder / f"big{n}.json"
+    with path.open("w", encoding="utf-8") as f:
+        f.write('{"object": "list", "data": [\n')
+        first = True
+        for records in _chunks(n):
+            for record in records:
+                f.write(("" if first else ",\n") + json.dumps(record))
+                first = False
+        f.write('\n], "has_more": false}\n')
+    return path
 
 
 def _flat(record: dict[str, Any]) -> dict[str, str | None]:
@@ -255,26 +276,36 @@ def _columnar(path: str) -> dict[str, Any]:
     from chatkit.ingest.columnar import import_columnar
     from chatkit.store.datasets import frame_from_bytes, frame_to_bytes
 
+    with open(path, "rb") as f:
+        data = f.read()
+    import_columnar("warm.jsonl", b'{"id": "cksess_w"}\n{"id": "cksess_v"}\n')  # lazy imports, first kernels
+    before = _rss_mb()  # the upload's bytes are in memory before the step, as in the app
+
     def run() -> Any:
-        with open(path, "rb") as f:
-            data = f.read()
         result = import_columnar(path, data, max_bytes=2**40)
-        del data
         return result, facts_frame_from_columns(result.table)
 
     (result, frame), wall, cpu = _timed(run)
+    records_mb = sum(part.table.nbytes for part in result.records) / 2**20
+    frame_mb = frame.memory_usage(deep=True).sum() / 2**20
+    kept = result.table.nbytes / 2**20 + records_mb + frame_mb
     parquet, save_wall, save_cpu = _timed(lambda: frame_to_bytes(frame))
     _, open_wall, open_cpu = _timed(lambda: frame_from_bytes(parquet))
     return {
         "wall": wall,
         "cpu": cpu,
+        "before_mb": before,
+        "input_mb": len(data) / 2**20,
+        "kept_mb": kept,
         "save_cpu": save_cpu,
         "open_cpu": open_cpu,
         "note": f"{len(frame):,} sessions, {len(result.errors):,} errors; {result.fast_rows:,} rows by "
         f"columns, {result.row_path_rows:,} by today's row path"
         f"{f', whole file by today: {result.fallback}' if result.fallback else ''}; "
         f"store: parquet save {save_wall:.2f} / {save_cpu:.2f} s, reopen {open_wall:.2f} / {open_cpu:.2f} s "
-        f"(wall / cpu), {len(parquet) / 1e6:.0f} MB",
+        f"(wall / cpu), {len(parquet) / 1e6:.0f} MB; input {len(data) / 2**20:,.0f} MB, kept "
+        f"{kept:,.0f} MB (session table {result.table.nbytes / 2**20:,.0f} + raw records {records_mb:,.0f} + "
+        f"facts frame {frame_mb:,.0f})",
     }
 
 
@@ -385,6 +416,7 @@ def run(sizes: tuple[int, ...], pipeline_max: int, *, in_process: bool = False) 
             step("pyarrow.json.read_json", "pa_json", files["jsonl"], files["flat"])
             step(_COLUMNAR_CSV, "columnar", files["csv"])
             step(_COLUMNAR_JSONL, "columnar", files["jsonl"])
+            step(_COLUMNAR_JSON, "columnar", files["json"])
             if n <= pipeline_max:
                 step("today: JSONL import + facts table", "pipeline", files["jsonl"])
                 step("today: CSV import + facts table", "pipeline", files["csv"])
@@ -400,7 +432,7 @@ def run(sizes: tuple[int, ...], pipeline_max: int, *, in_process: bool = False) 
             elif (folder / "tiled.arrow").exists():
                 step("rules by column: diagnose_columns", "vectorized", str(folder / "tiled.arrow"))
                 step(_LEAN, "vectorized", str(folder / "tiled.arrow"), False)
-            for path in ("jsonl", "csv", "flat"):
+            for path in ("jsonl", "csv", "flat", "json"):
                 Path(files[path]).unlink()  # the 1M files are ~1 GB together
             results[n] = got
     return results
@@ -409,6 +441,7 @@ def run(sizes: tuple[int, ...], pipeline_max: int, *, in_process: bool = False) 
 _LEAN = "rules by column, without evidence (what the facts table needs)"
 _COLUMNAR_CSV = "columnar: CSV import + facts table"
 _COLUMNAR_JSONL = "columnar: JSONL import + facts table"
+_COLUMNAR_JSON = "columnar: JSON array import + facts table (streamed; same records as the JSONL)"
 _ROWS = [
     ("json.loads per line", None),
     ("pandas.read_csv", None),
@@ -418,6 +451,7 @@ _ROWS = [
     ("today: CSV import + facts table", "pandas.read_csv"),
     (_COLUMNAR_CSV, "pandas.read_csv"),
     (_COLUMNAR_JSONL, "json.loads per line"),
+    (_COLUMNAR_JSON, "json.loads per line"),
     ("rules row-wise: diagnose_all", "pandas.read_csv"),
     ("rules by column: diagnose_columns", "pandas.read_csv"),
     (_LEAN, "pandas.read_csv"),
@@ -485,7 +519,17 @@ def table(results: dict[int, dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def write_results(results: dict[int, dict[str, Any]], info: dict[str, str], path: Path) -> str:
+def _big_json(n: int, *, in_process: bool) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="chatkit-bigjson-") as tmp:
+        print(f"-- a JSON array of {n:,} sessions", flush=True)
+        path = write_json_array(n, Path(tmp))
+        got = measure("columnar", str(path), in_process=in_process)
+        return got | {"sessions": n, "mb": path.stat().st_size / 2**20}
+
+
+def write_results(
+    results: dict[int, dict[str, Any]], info: dict[str, str], path: Path, big: dict[str, Any] | None = None
+) -> str:
     text = table(results)
     sizes = sorted(results)
     notes = []
@@ -505,6 +549,16 @@ def write_results(results: dict[int, dict[str, Any]], info: dict[str, str], path
         for n in sizes
         if row in results[n] and col in results[n] and _LEAN in results[n]
     ]
+    memory = []
+    for key in (_COLUMNAR_CSV, _COLUMNAR_JSONL, _COLUMNAR_JSON):
+        cells = [
+            f"{n:,}: input {got['input_mb']:,.0f} + kept {got['kept_mb']:,.0f} + working "
+            f"{got['peak_mb'] - got['before_mb'] - got['kept_mb']:,.0f}"
+            for n in sizes
+            if (got := results[n].get(key)) and got.get("peak_mb") and got.get("input_mb") is not None
+        ]
+        if cells:
+            memory.append(f"- {key.split(':')[1].split('(')[0].strip()}: " + "; ".join(cells))
     md = [
         "# Scale benchmark: a million sessions (issue 9)",
         "",
@@ -531,6 +585,28 @@ def write_results(results: dict[int, dict[str, Any]], info: dict[str, str], path
         "",
         "Row-wise over column-wise rules (CPU): " + (", ".join(speedups) or "n/a") + ".",
         "",
+        "Peak memory of the columnar imports against the file size (MB): the upload's bytes (input, in",
+        "memory before the step), what the result keeps (the session table, the raw records and the facts",
+        "frame, all growing with the file), and the rest (peak − RSS before − kept): the reader's working",
+        "memory, the import's issues (~160,000 `ImportIssue`s at 1M) and memory the allocators keep after a free:",
+        "",
+        *memory,
+        "",
+        *(
+            [
+                f"A JSON array (API list) of {big['sessions']:,} sessions, {big['mb']:,.0f} MB, streamed: "
+                f"{big['wall']:.1f} / {big['cpu']:.1f} s wall / CPU, peak "
+                + (
+                    f"{big['peak_mb']:,.0f} MB (RSS before the step {big['before_mb']:,.0f} MB)"
+                    if big.get("peak_mb")
+                    else "n/a"
+                )
+                + f"; {big['note']}",
+                "",
+            ]
+            if big
+            else []
+        ),
         "## Files and notes",
         "",
         *notes,
@@ -547,6 +623,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pipeline-max", type=int, default=PIPELINE_MAX)
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--in-process", action="store_true", help="no child processes (no memory figures)")
+    parser.add_argument(
+        "--big-json", type=int, default=0, help="also read a JSON array of this many sessions"
+    )
     parser.add_argument("--child", nargs=2, metavar=("MEASURE", "ARGS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
@@ -556,7 +635,8 @@ def main(argv: list[str] | None = None) -> int:
     info = machine()
     sizes = tuple(sorted(int(x) for x in args.sizes.split(",")))
     results = run(sizes, args.pipeline_max, in_process=args.in_process)
-    print(write_results(results, info, args.out))
+    big = _big_json(args.big_json, in_process=args.in_process) if args.big_json else None
+    print(write_results(results, info, args.out, big))
     print(f"\nwritten to {args.out}")
     return 0
 

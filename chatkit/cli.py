@@ -216,7 +216,7 @@ def _report_json(report: SessionReport) -> dict[str, Any]:
 def _issues_json(result: ImportResult) -> dict[str, Any]:
     return {
         "files": result.files,
-        "sessions": len(result.sessions),
+        "sessions": result.session_count,
         "errors": [issue.model_dump(mode="json") for issue in result.errors],
         "warnings": [issue.model_dump(mode="json") for issue in result.warnings],
     }

@@ -47,12 +47,12 @@ if files:
     st.subheader("Import report")
     counts = st.columns(4)
     counts[0].metric("Files", len(result.files) or len(files))
-    counts[1].metric("Sessions read", f"{len(result.sessions):,}")
+    counts[1].metric("Sessions read", f"{result.session_count:,}")
     counts[2].metric("Errors", len(result.errors))
     counts[3].metric("Warnings", len(result.warnings))
     if result.errors:
         st.error(
-            f"{len(result.errors)} row(s) could not be imported; the {len(result.sessions):,} good sessions "
+            f"{len(result.errors)} row(s) could not be imported; the {result.session_count:,} good sessions "
             "are kept. Fix the rows below in the export and upload it again if you need them.",
             icon=":material/error:",
         )
@@ -64,15 +64,15 @@ if files:
             warnings = tables.download_safe(tables.issues_table(result.warnings))
             st.dataframe(warnings, hide_index=True, width="stretch")
 
-    if result.sessions:
-        with st.expander(f"Preview of the {len(result.sessions):,} sessions read"):
-            imp.sessions_preview(ctx, result.sessions, result.files or [n for n, _ in files])
+    if result.session_count:
+        with st.expander(f"Preview of the {result.session_count:,} sessions read"):
+            imp.sessions_preview(ctx, result.head(200), result.files or [n for n, _ in files])
         with st.form("save_dataset", border=False):
             name = st.text_input(
                 "Data set name", value=tables.default_dataset_name(result.files or [n for n, _ in files])
             )
             if st.form_submit_button("Save and open the Overview", type="primary", icon=":material/save:"):
-                dataset_id = imp.save(ctx, name, result.sessions, result.files or [n for n, _ in files])
+                dataset_id = imp.save(ctx, name, result, result.files or [n for n, _ in files])
                 switch_page("overview", {"ds": dataset_id})
     else:
         st.warning(

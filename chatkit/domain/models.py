@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -20,6 +21,7 @@ from pydantic import (
     ConfigDict,
     Field,
     NonNegativeInt,
+    PrivateAttr,
     ValidationInfo,
     computed_field,
     model_validator,
@@ -298,11 +300,45 @@ class ImportIssue(BaseModel):
 
 
 class ImportResult(BaseModel):
-    sessions: list[ChatKitSession] = Field(default_factory=list)
+    """What an import read: its sessions, and every problem with where it is.
+
+    `sessions` are objects for the callers that need them (a pasted session, the API, a test); the
+    file importer's subclass (`chatkit.ingest.table_import.TableImport`) keeps a session table and the
+    raw records instead and builds them only when asked, since a million objects do not fit in memory.
+    """
+
     errors: list[ImportIssue] = Field(default_factory=list)
     warnings: list[ImportIssue] = Field(default_factory=list)
     files: list[str] = Field(default_factory=list)
     rows_read: int = 0
+    _sessions: list[ChatKitSession] | None = PrivateAttr(default=None)
+
+    def __init__(self, sessions: Sequence[ChatKitSession] | None = None, **data: Any) -> None:
+        super().__init__(**data)
+        if sessions is not None:
+            self._sessions = list(sessions)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def sessions(self) -> list[ChatKitSession]:
+        """Every session, in order of first appearance (built once, on first use, by a subclass)."""
+        if self._sessions is None:
+            self._sessions = self._build_sessions()
+        return self._sessions
+
+    def _build_sessions(self) -> list[ChatKitSession]:
+        return []
+
+    @property
+    def session_count(self) -> int:
+        return len(self.sessions)
+
+    def session_ids(self) -> list[str]:
+        return [session.id for session in self.sessions]
+
+    def head(self, limit: int) -> list[ChatKitSession]:
+        """The first `limit` sessions (a preview), without building the others where that is possible."""
+        return self.sessions[:limit]
 
     @property
     def ok(self) -> bool:

@@ -1,7 +1,8 @@
 """CSV → a session table by columns: the import at a million rows, with today's messages (issue 9).
 
-Today's path makes every row a dict and a pydantic `ChatKitSession`; here the file is read in chunks
-by `pyarrow.csv` with every cell as text, and each column is checked with masks against what today's
+Today's path makes every row a dict and a pydantic `ChatKitSession`; here the upload's UTF-8 bytes
+stream through `pyarrow.csv` a chunk at a time (each freed after it; ragged rows are placed in the
+bytes as their chunk comes) with every cell as text, and each column is checked with masks against what today's
 path would accept without a word. A row whose every cell is *plain* (an id, a known status, a whole
 number, an ISO-8601 UTC time or epoch seconds/milliseconds, text without edge whitespace, ...) becomes
 columns directly; any other row (a bad count, an unreadable date, a ragged row, odd whitespace, a
@@ -42,11 +43,13 @@ from chatkit.domain.models import (
     IssueLevel,
 )
 from chatkit.domain.wording import show
-from chatkit.ingest import csv_reader
+from chatkit.ingest import csv_reader, importer
 from chatkit.ingest.decode import DEFAULT_MAX_BYTES, decode
-from chatkit.ingest.importer import _sorted, import_bytes
+from chatkit.ingest.importer import _sorted
 from chatkit.ingest.parsed import Parsed
+from chatkit.ingest.records import RecordsPart, csv_part, dump, json_part, row_number
 from chatkit.ingest.sniff import looks_jsonl, sniff
+from chatkit.ingest.stream import is_jsonl, plain_utf8, sniff_head
 from chatkit.ingest.validate import config_field, validate_one
 
 _TS = pa.timestamp("us", tz="UTC")
@@ -79,6 +82,10 @@ _ISO = r"^20\d\d-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{3}|\.\d{6})?(?:Z|\+00:00)?$"
 _SAFE_ENDS = r"(?s)^[!-~](?:.*[!-~])?$"  # printable ASCII at both ends: Python's strip() is a no-op
 _NON_FINITE_RE = "(?i)^(?:" + "|".join(re.escape(t) for t in sorted(csv_reader._NON_FINITE)) + ")$"
 _STATUSES = ["active", "expired", "cancelled"]
+_PLAIN_KINDS = frozenset({"object", "status", "count", "time", "bool", "empty"})
+# A free value (configuration, state variable): printable ASCII at both ends, not a list or dict (the
+# first character no `[` or `{`) — one regex where three were.
+_FREE_ENDS = r"(?s)^[!-Z\\\]-z|-~](?:.*[!-~])?$"
 
 # Column paths the fast path knows, and what kind of cell each takes.
 _KINDS: dict[tuple[str, ...], str] = {
@@ -161,6 +168,10 @@ class ColumnarImport:
     fast_rows: int = 0  # rows read as columns
     row_path_rows: int = 0  # rows that took today's row path (bad or unusual ones)
     fallback: str | None = None  # why the whole file took today's importer, if it did
+    records: list[RecordsPart] = field(default_factory=list)  # the raw records of every session
+    # Today's wording of a record's location, its row number in `{}` ("row {}", "line {}",
+    # "$.data[{}]"): a JSON document's records keep theirs (`table_import`), the status history's source.
+    where: str | None = None
 
 
 def import_columnar(
@@ -172,23 +183,40 @@ def import_columnar(
     block_bytes: int = BLOCK_BYTES,
 ) -> ColumnarImport:
     """`import_bytes` of one file, as columns: CSV and JSONL by columns, a JSON document by today's
-    importer."""
+    importer. A plain UTF-8 upload is read as bytes, block by block (`stream`)."""
     parsed = Parsed(name)
-    text = decode(data, parsed, max_bytes)
-    sniffed = sniff(text, Parsed(name)) if text is not None else None
-    if text is None or sniffed is None:
+    body = plain_utf8(data, max_bytes)
+    if body is None:  # not plain UTF-8: today's decode says why, or gives the text to re-encode
+        text = decode(data, parsed, max_bytes)
+        sniffed = sniff(text, Parsed(name)) if text is not None else None
+        if text is None or sniffed is None:
+            return _whole_file(name, data, max_bytes, max_field_bytes, "nothing to read")
+        body = sniffed.text.encode("utf-8")
+    head = sniff_head(body, name)
+    if head is None:
         return _whole_file(name, data, max_bytes, max_field_bytes, "nothing to read")
-    if sniffed.format != "csv":
-        if not _is_jsonl(sniffed.text, sniffed.start, sniffed.format):
-            return _whole_file(name, data, max_bytes, max_field_bytes, "a JSON document")
-        from chatkit.ingest.jsonl_columns import read_jsonl  # it builds on this module
+    if head.format == "csv":
+        reader = _CsvColumns(name, body, parsed, max_field_bytes, block_bytes)
+        why = reader.read()
+        if why is not None:
+            return _whole_file(name, data, max_bytes, max_field_bytes, why)
+        return reader.finish()
+    jsonl = _is_jsonl(head.text, head.start, head.format) if head.whole else is_jsonl(head)
+    if not jsonl:
+        from chatkit.ingest import json_stream  # it builds on this module
 
-        return read_jsonl(name, sniffed.text, parsed)
-    reader = _CsvColumns(name, sniffed.text, parsed, max_field_bytes, block_bytes)
-    why = reader.read()
-    if why is not None:
-        return _whole_file(name, data, max_bytes, max_field_bytes, why)
-    return reader.finish()
+        # A big document's list is streamed; a failed try leaves `parsed` as it was.
+        if len(body) >= json_stream.STREAM_MIN_BYTES:
+            streamed = json_stream.read_json_list(name, body, Parsed(name, issues=list(parsed.issues)))
+            if streamed is not None:
+                return streamed
+        if jsonl is None:  # the head could not tell: the whole text does (today's test)
+            jsonl = _is_jsonl(body.decode("utf-8"), head.start, head.format)
+        if not jsonl:
+            return _whole_file(name, data, max_bytes, max_field_bytes, "a JSON document")
+    from chatkit.ingest.jsonl_columns import read_jsonl  # it builds on this module
+
+    return read_jsonl(name, body, parsed, block_bytes)
 
 
 def _is_jsonl(text: str, start: int, format: str) -> bool:
@@ -207,9 +235,41 @@ def _is_jsonl(text: str, start: int, format: str) -> bool:
     return False
 
 
+class _KeepRecords(importer._Validated):
+    """Today's validation sink, keeping each validated record's text (without its secrets)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ids: list[str] = []
+        self.rows: list[int] = []
+        self.texts: list[str] = []
+        self.locations: list[str] = []  # today's wording (`$.data[4]`, `line 3`): the status history's source
+
+    def __call__(self, record: Any, origin: tuple[str, str]) -> None:
+        before = len(self.sessions)
+        super().__call__(record, origin)
+        if len(self.sessions) > before:
+            self.ids.append(self.sessions[-1].id)
+            self.rows.append(row_number(origin[1]))
+            self.texts.append(dump(record))
+            self.locations.append(origin[1])
+
+
 def _whole_file(name: str, data: bytes, max_bytes: int, max_field_bytes: int, why: str) -> ColumnarImport:
-    """Today's importer, its sessions as a table: the reference, and the fallback."""
-    result = import_bytes(name, data, max_bytes=max_bytes, max_field_bytes=max_field_bytes)
+    """Today's importer (`import_bytes`), its sessions as a table: the reference, and the fallback."""
+    kept = _KeepRecords()
+    return row_path_import(importer._parse_bytes(name, data, max_bytes, max_field_bytes, kept), kept, why)
+
+
+def row_path_import(parsed: Parsed, kept: _KeepRecords, why: str) -> ColumnarImport:
+    """A file read by today's importer into `kept`, as a table with its records (kind "json", each
+    with its `location`: a JSON file's paths are not rebuilt from a row number alone)."""
+    result = importer._finish([parsed], kept)
+    records = []
+    if kept.ids:
+        part = json_part(parsed.name, "json", kept.ids, kept.rows, kept.texts)
+        located = part.table.append_column("location", pa.array(kept.locations, type=pa.string()))
+        records = [RecordsPart(part.file, part.kind, located)]
     return ColumnarImport(
         table=sessions_table(result.sessions),
         errors=result.errors,
@@ -218,6 +278,7 @@ def _whole_file(name: str, data: bytes, max_bytes: int, max_field_bytes: int, wh
         rows_read=result.rows_read,
         row_path_rows=result.rows_read,
         fallback=why,
+        records=records,
     )
 
 
@@ -227,21 +288,47 @@ def sessions_table(sessions: list[ChatKitSession]) -> pa.Table:
     return _session_table(work, np.array([bool(s.config_warnings()) for s in sessions], dtype=bool))
 
 
+class _Ragged:
+    """Finds ragged rows' lines in the bytes, in file order (a search resumes where the last ended)."""
+
+    def __init__(self, data: bytes, header_end: int) -> None:
+        self.data = data
+        self.position = header_end  # the header's line end: every line searched starts after one
+        self.line = 1
+
+    def find(self, text: str) -> int | None:
+        data = self.data
+        needle = b"\n" + text.encode("utf-8")
+        found = data.find(needle + b"\n", self.position)
+        if found < 0 and data.endswith(needle) and len(data) - len(needle) >= self.position:
+            found = len(data) - len(needle)
+        if found < 0:
+            return None
+        self.line += data.count(b"\n", self.position, found + 1)
+        self.position = found + len(needle)
+        return self.line
+
+
 class _CsvColumns:
-    def __init__(self, name: str, text: str, parsed: Parsed, max_field_bytes: int, block_bytes: int):
-        self.name, self.text, self.parsed = name, text, parsed
+    def __init__(self, name: str, data: bytes, parsed: Parsed, max_field_bytes: int, block_bytes: int):
+        self.name, self.data, self.parsed = name, data, parsed
         self.max_field_bytes, self.block_bytes = max_field_bytes, block_bytes
         self.errors: list[ImportIssue] = []  # validation errors, in row order
         self.parts: list[pa.Table] = []
         self.slow_rows: list[dict[str, Any]] = []  # validated sessions of the row path
+        self.records: list[RecordsPart] = []  # the fast rows' cells, chunk by chunk
+        self.slow_records: list[tuple[str, int, list[str]]] = []  # the row path's (id, row, cells)
         self.fast = self.slow = 0
+        self._ragged_done = 0  # ragged rows taken so far (their numbers are not the valid rows')
 
     # ---- reading ---------------------------------------------------------------------------------
     def read(self) -> str | None:
-        """Read the file into `parts`; a reason when the file must take today's importer instead."""
-        text = self.text
-        first_line = text.split("\n", 1)[0] if len(text) < 1 << 16 else text[: text.find("\n")]
-        if '"' in first_line or "\r" in first_line.rstrip("\r") or "\x00" in text:
+        """Read the file's UTF-8 bytes into `parts`, a chunk at a time (each freed after it); a reason
+        when the file must take today's importer instead."""
+        data = self.data
+        end = data.find(b"\n")
+        first_line = (data if end < 0 else data[:end]).decode("utf-8")
+        if '"' in first_line or "\r" in first_line.rstrip("\r") or b"\x00" in data:
             return "a header the fast path does not read"
         self.delimiter = max((",", ";", "\t"), key=first_line.count)
         header = next(csv_reader._reader(io.StringIO(first_line), delimiter=self.delimiter), [])
@@ -266,11 +353,10 @@ class _CsvColumns:
             return "columns nested under other columns"
         self.columns = columns
         self.kinds = kinds
-        try:
-            data = text.encode("utf-8")
-        except UnicodeEncodeError:
-            return "text that is not UTF-8"
-        if "\n" not in text[len(first_line) :]:
+        self.record_header = [names[c.index] for c in columns]
+        # Columns whose fast cells are numbers, times, statuses or booleans: no secret to mask there.
+        self.plain = {i for i, (kind, _) in enumerate(kinds) if kind in _PLAIN_KINDS}
+        if end < 0:
             return "no data rows"
         ragged: list[str] = []
 
@@ -280,7 +366,7 @@ class _CsvColumns:
 
         width = len(header)
         batches = pcsv.open_csv(
-            io.BytesIO(data),
+            pa.BufferReader(data),  # the bytes in place: no copy, no `str`
             read_options=pcsv.ReadOptions(
                 column_names=[f"f{i}" for i in range(width)],  # the header's width, not the first row's
                 skip_rows=1,
@@ -299,53 +385,53 @@ class _CsvColumns:
                 quoted_strings_can_be_null=False,
             ),
         )
-        chunks: list[pa.RecordBatch] = []
+        self._place = _Ragged(data, end)
+        has_cr = b"\r" in data
+        valid = 0
+        placed: list[tuple[int, str]] = []  # ragged rows found in the bytes, not yet taken
+        taken = 0
         for batch in batches:
-            chunks.append(batch)
-        records = 1 + len(ragged) + sum(b.num_rows for b in chunks)
+            # The ragged rows pyarrow met while parsing this chunk: found in the bytes (no quoted line
+            # breaks then, so a line is a record; checked at the end), they take the row path in
+            # their place and the chunk's rows are numbered around them.
+            if ragged[taken:] and has_cr:
+                return "ragged rows and quoted line breaks together"
+            for text in ragged[taken:]:
+                line = self._place.find(text)
+                if line is None:
+                    return "ragged rows the fast path cannot place"
+                placed.append((line, text))
+            taken = len(ragged)
+            n = batch.num_rows
+            first = 2 + valid + self._ragged_done
+            within = 0
+            while within < len(placed) and placed[within][0] < first + n + within:
+                within += 1
+            numbers = np.delete(
+                np.arange(first, first + n + within, dtype=np.int64),
+                np.asarray([line - first for line, _ in placed[:within]], dtype=np.int64),
+            )
+            for item in placed[:within]:
+                self._ragged(*item)
+            del placed[:within]
+            self._chunk(batch, numbers)
+            valid += n
+        for text in ragged[taken:]:
+            line = self._place.find(text)
+            if line is None:
+                return "ragged rows the fast path cannot place"
+            placed.append((line, text))
+        records = 1 + len(ragged) + valid
         lines = data.count(b"\n") + (not data.endswith(b"\n"))
         # More lines than records: a quoted cell holds a line break, and a line is no longer a row.
-        if ragged and ("\r" in text or lines != records):
+        if ragged and lines != records:
             return "ragged rows and quoted line breaks together"
-        rows = self._row_numbers(data, ragged, sum(b.num_rows for b in chunks))
-        if rows is None:
-            return "ragged rows the fast path cannot place"
-        start = 0
-        pending = list(zip(self._ragged_at, ragged, strict=True))  # in file order, as pyarrow met them
-        for batch in chunks:
-            numbers = rows[start : start + batch.num_rows]
-            start += batch.num_rows
-            # Ragged rows before this chunk's last row take the row path in their place.
-            while pending and (numbers.size == 0 or pending[0][0] < numbers[-1]):
-                self._ragged(*pending.pop(0))
-            self._chunk(batch, numbers)
-        for item in pending:
+        for item in placed:
             self._ragged(*item)
         return None
 
-    def _row_numbers(self, data: bytes, ragged: list[str], valid: int) -> np.ndarray | None:
-        """Each valid record's spreadsheet row (header = 1). Without ragged rows they follow on; a ragged
-        row's line is found in the bytes (no quoted line breaks then, so a line is a record)."""
-        self._ragged_at: list[int] = []
-        if not ragged:
-            return np.arange(2, valid + 2, dtype=np.int64)
-        position = data.find(b"\n")  # the header's line end: every line searched starts after one
-        line = 1
-        for text in ragged:
-            needle = b"\n" + text.encode("utf-8")
-            found = data.find(needle + b"\n", position)
-            if found < 0 and data.endswith(needle) and len(data) - len(needle) >= position:
-                found = len(data) - len(needle)
-            if found < 0:
-                return None
-            line += data.count(b"\n", position, found + 1)
-            self._ragged_at.append(line)
-            position = found + len(needle)
-        total = valid + len(ragged)
-        numbers = np.arange(2, total + 2, dtype=np.int64)
-        return np.delete(numbers, np.asarray(self._ragged_at, dtype=np.int64) - 2)
-
     def _ragged(self, row_number: int, text: str) -> None:
+        self._ragged_done += 1
         cells = next(csv_reader._reader(io.StringIO(text), delimiter=self.delimiter), [])
         self._row_path(cells, row_number)
 
@@ -378,19 +464,28 @@ class _CsvColumns:
             for j, row_number in enumerate(numbers[slow].tolist()):
                 self._row_path([column[j] for column in rows], row_number)
         if fast.size:
-            take = pa.array(fast)
             self.parsed.rows += fast.size
             self.parsed.added += fast.size
             self.fast += fast.size
-            arrays = {"row": pa.array(numbers[fast])}
+            arrays = {"row": pa.array(numbers)}
             for field_ in _WORK:
-                if field_.name == "row":
-                    continue
-                array = values.get(field_.name)
-                arrays[field_.name] = (
-                    array.take(take) if array is not None else pa.nulls(fast.size, field_.type)
+                if field_.name != "row":
+                    arrays[field_.name] = values.get(field_.name, pa.nulls(n, field_.type))
+            arrays |= {f"c{i}": cells[c.index] for i, c in enumerate(self.columns)}
+            # One filter of the whole chunk (a copy only when some rows took the row path).
+            both = pa.table(arrays) if fast.size == n else pa.table(arrays).filter(pa.array(plain))
+            self.parts.append(both.select([f.name for f in _WORK]).cast(_WORK))
+            cells_kept = [both.column(f"c{i}") for i in range(len(self.columns))]
+            self.records.append(
+                csv_part(
+                    self.name,
+                    self.record_header,
+                    both.column("id"),
+                    both.column("row"),
+                    cells_kept,
+                    self.plain,
                 )
-            self.parts.append(pa.table(arrays, schema=_WORK))
+            )
 
     def _row_path(self, row: list[str], row_number: int) -> None:
         """Today's loop body of `csv_reader.parse_csv` for one row (its messages, word for word)."""
@@ -421,11 +516,20 @@ class _CsvColumns:
         session = validate_one(record, (self.name, location), self.errors)
         if session is not None:
             self.slow_rows.append(_work_values(session, row_number))
+            self.slow_records.append((session.id, row_number, [row[c.index] for c in self.columns]))
 
     def finish(self) -> ColumnarImport:
         if self.parsed.rows == 0 and not self.parsed.issues:
             self.parsed.warn("the CSV has a header row but no data rows")
-        return _finish(self.parsed, self.errors, self.parts, self.slow_rows, self.fast, self.slow, "row")
+        records = self.records
+        if self.slow_records:
+            ids, rows, cells = zip(*self.slow_records, strict=True)
+            columns = [pa.array(list(column), type=pa.string()) for column in zip(*cells, strict=True)]
+            rows_part = csv_part(self.name, self.record_header, pa.array(ids), pa.array(rows), columns)
+            records = [*records, rows_part]
+        done = _finish(self.parsed, self.errors, self.parts, self.slow_rows, self.fast, self.slow, "row")
+        done.records = records
+        return done
 
 
 def _finish(
@@ -441,9 +545,12 @@ def _finish(
     if not parsed.added and not parsed.issues:
         parsed.warn("the file holds no sessions")
     parts = [*parts, pa.Table.from_pylist(slow_rows, schema=_WORK)] if slow_rows else parts
-    work = pa.concat_tables(parts).combine_chunks() if parts else _WORK.empty_table()
-    work = work.sort_by("row") if slow else work
+    # Chunked, not combined: each copy of a million-row work table is ~150 MB, and `_merge` makes the
+    # one copy the table needs (its rows in order, one per id).
+    work = pa.concat_tables(parts) if parts else _WORK.empty_table()
+    del parts
     table, merge_warnings, last_rows = _merge(work, parsed.name, word)
+    del work
     config, warned = _config_warnings(table, last_rows, parsed.name, word)
     table = _session_table(table, warned)
     issues = parsed.issues
@@ -458,6 +565,7 @@ def _finish(
         rows_read=parsed.rows,
         fast_rows=fast,
         row_path_rows=slow,
+        where=word if "{}" in word else f"{word} {{}}",
     )
 
 
@@ -465,16 +573,21 @@ def _np(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
+def _plain_text(col: pa.Array) -> np.ndarray:
+    """Text `strip()` keeps whole that is no NaN/Infinity token (the only kinds that need it: a
+    regex per cell is the masks' main cost)."""
+    return _np(pc.match_substring_regex(col, _SAFE_ENDS)) & ~_np(
+        pc.match_substring_regex(col, _NON_FINITE_RE)
+    )
+
+
 def _check(kind: str, col: pa.Array, empty: np.ndarray) -> tuple[np.ndarray, pa.Array]:
     """(cells this column's fast path accepts, their values with null for empty)."""
-    finite = ~_np(pc.match_substring_regex(col, _NON_FINITE_RE))
-    safe = _np(pc.match_substring_regex(col, _SAFE_ENDS))
     null = pa.array(empty)
     if kind == "id":
-        ok = safe & finite & _np(pc.less_equal(pc.utf8_length(col), 512))
-        return ok, col
+        return _plain_text(col) & _np(pc.less_equal(pc.utf8_length(col), 512)), col
     if kind == "text":
-        return empty | (safe & finite), pc.if_else(null, None, col)
+        return empty | _plain_text(col), pc.if_else(null, None, col)
     if kind == "object":
         return empty | _np(pc.equal(col, "chatkit.session")), col
     if kind == "status":
@@ -485,8 +598,8 @@ def _check(kind: str, col: pa.Array, empty: np.ndarray) -> tuple[np.ndarray, pa.
         words = pa.array(sorted(csv_reader._TRUE | csv_reader._FALSE))
         return empty | _np(pc.is_in(col, words)), col
     if kind == "any":  # free values (configuration, state variables): anything but NaN or a list/dict
-        starts = _np(pc.match_substring_regex(col, r"^\s*[\[{]"))
-        return empty | (safe & finite & ~starts), col
+        free = _np(pc.match_substring_regex(col, _FREE_ENDS))
+        return empty | (free & ~_np(pc.match_substring_regex(col, _NON_FINITE_RE))), col
     if kind == "count":
         ok = empty | _np(pc.match_substring_regex(col, _COUNT))
         whole = pc.replace_substring_regex(pc.if_else(pa.array(ok & ~empty), col, None), r"\.0*$", "")
@@ -559,14 +672,21 @@ _CONFLICTS = (
 
 def _merge(work: pa.Table, name: str, word: str) -> tuple[pa.Table, list[ImportIssue], np.ndarray]:
     """One row per id in order of first appearance (`merge_lifecycle`'s rule), its conflict warnings,
-    and each id's last row (where its configuration warnings point)."""
-    ids = work.column("id").to_pandas()
-    repeated = ids.duplicated(keep=False).to_numpy()
+    and each id's last row (where its configuration warnings point).
+
+    `work` holds the fast rows chunk by chunk and the row path's rows after them; the result is one
+    `take` of it (plus the merged rows), in row order: the only copy of the whole table.
+    """
     rows = work.column("row").to_numpy()
+    codes = pc.dictionary_encode(work.column("id").combine_chunks()).indices.to_numpy()
+    repeated = np.bincount(codes)[codes] > 1 if len(codes) else np.zeros(0, dtype=bool)
+    single = np.flatnonzero(~repeated)
     if not repeated.any():
-        return work, [], rows
-    single = work.filter(pa.array(~repeated))
-    group = work.filter(pa.array(repeated)).to_pandas(timestamp_as_object=False)
+        order = np.argsort(rows, kind="stable")
+        return work.take(pa.array(order)), [], rows[order]
+    pair = np.flatnonzero(repeated)
+    pair = pair[np.argsort(rows[pair], kind="stable")]  # the merge reads each id's records in row order
+    group = work.take(pa.array(pair)).to_pandas(timestamp_as_object=False)
     warnings = _conflicts(group, name, word)
     terminal = group["status"].isin(TERMINAL_STATUSES)
     group["terminal"] = group["status"].where(terminal)
@@ -579,10 +699,12 @@ def _merge(work: pa.Table, name: str, word: str) -> tuple[pa.Table, list[ImportI
     merged["status"] = merged["terminal"].fillna(merged["other"])
     merged = merged.reset_index()
     merged_table = pa.Table.from_pandas(merged[[f.name for f in _WORK]], schema=_WORK, preserve_index=False)
-    both = pa.concat_tables([single, merged_table]).combine_chunks()
-    last = np.concatenate([single.column("row").to_numpy(), merged["last_row"].to_numpy()])
-    order = np.argsort(both.column("row").to_numpy(), kind="stable")
-    return both.take(pa.array(order)), warnings, last[order]
+    both = pa.concat_tables([work, merged_table])
+    index = np.concatenate([single, work.num_rows + np.arange(len(merged))])
+    first_rows = np.concatenate([rows[single], merged["row"].to_numpy()])
+    last = np.concatenate([rows[single], merged["last_row"].to_numpy()])
+    order = np.argsort(first_rows, kind="stable")
+    return both.take(pa.array(index[order])), warnings, last[order]
 
 
 def _conflicts(group: pd.DataFrame, name: str, word: str) -> list[ImportIssue]:
@@ -597,11 +719,12 @@ def _conflicts(group: pd.DataFrame, name: str, word: str) -> list[ImportIssue]:
         for index in np.flatnonzero(differ.to_numpy()):
             now, before = known.iloc[index], previous.iloc[index]
             value, old = _py(now["value"]), _py(before["value"])
-            source, old_source = f"{name}:{word} {int(now['row'])}", f"{name}:{word} {int(before['row'])}"
+            source = f"{name}:{_where(word, now['row'])}"
+            old_source = f"{name}:{_where(word, before['row'])}"
             issue = ImportIssue(
                 level=IssueLevel.warning,
                 file=name,
-                location=f"{word} {int(now['row'])}",
+                location=_where(word, now["row"]),
                 session_id=now["id"],
                 field=label,
                 message=(
@@ -612,6 +735,11 @@ def _conflicts(group: pd.DataFrame, name: str, word: str) -> list[ImportIssue]:
             out.append((int(now["row"]), rank, issue))
     out.sort(key=lambda item: (item[0], item[1]))  # merge_lifecycle's order: record by record
     return [issue for _, _, issue in out]
+
+
+def _where(word: str, row: Any) -> str:
+    """A row's location: `row 7`, `line 3` for a word; `$.data[4]` for a pattern with `{}`."""
+    return word.format(int(row)) if "{}" in word else f"{word} {int(row)}"
 
 
 def _py(value: Any) -> Any:
@@ -632,32 +760,44 @@ def _config_warnings(
     low_rate = has_rate & (rate < API_MIN_RATE_LIMIT)
     differ = top[1] & nested[1] & (top[0] != nested[0])
     work_warned = bad_ttl | low_rate | differ
-    ids = work.column("id")
+    at = np.flatnonzero(work_warned)
+    # Python lists of the warned sessions only: numpy scalars cost ~10x per access in this loop.
+    ids = work.column("id").take(pa.array(at)).to_pylist()
+    where = [_where(word, row) for row in last_rows[at].tolist()]
+    ttls, rates, tops, nesteds = (x[at].tolist() for x in (ttl, rate, top[0], nested[0]))
+    flags = zip(bad_ttl[at].tolist(), low_rate[at].tolist(), differ[at].tolist(), strict=True)
+    ttl_field = config_field("ttl")
+    rate_field = config_field("max_requests_per_1_minute")
     out: list[ImportIssue] = []
-    for i in np.flatnonzero(work_warned).tolist():
+    for k, (is_ttl, is_low, is_differ) in enumerate(flags):
         texts = []
-        if bad_ttl[i]:
-            texts.append(f"ttl {int(ttl[i])} s is outside the API's documented {lo}-{hi} s")
-        if low_rate[i]:
+        if is_ttl:
+            texts.append((ttl_field, f"ttl {ttls[k]} s is outside the API's documented {lo}-{hi} s"))
+        if is_low:
             texts.append(
-                f"max_requests_per_1_minute {int(rate[i])} is below the API's minimum of {API_MIN_RATE_LIMIT}"
+                (
+                    rate_field,
+                    f"max_requests_per_1_minute {rates[k]} is below the API's minimum of {API_MIN_RATE_LIMIT}",
+                )
             )
-        if differ[i]:
+        if is_differ:
             texts.append(
-                "max_requests_per_1_minute and rate_limits.max_requests_per_1_minute differ "
-                f"({int(top[0][i])} vs {int(nested[0][i])}); the top-level value is used"
+                (
+                    rate_field,
+                    "max_requests_per_1_minute and rate_limits.max_requests_per_1_minute differ "
+                    f"({tops[k]} vs {nesteds[k]}); the top-level value is used",
+                )
             )
-        session_id = ids[i].as_py()
         out.extend(
             ImportIssue(
                 level=IssueLevel.warning,
                 file=name,
-                location=f"{word} {int(last_rows[i])}",
-                session_id=session_id,
-                field=config_field(text),
+                location=where[k],
+                session_id=ids[k],
+                field=field_name,
                 message=text,
             )
-            for text in texts
+            for field_name, text in texts
         )
     return out, work_warned
 

@@ -1,4 +1,8 @@
-"""The import's entry points: files, bytes, pasted text, paths and records → one `ImportResult`.
+"""Today's row path: files, bytes, pasted text, paths and records → one `ImportResult` of objects.
+
+The default file import is `chatkit.ingest.table_import` (a session table, objects on demand); this
+module stays the reference it is tested against, the path of `import_records` (Python and REST
+callers), and the fallback a columnar reader hands a file it does not read itself.
 
 Each file goes decode → sniff → read (JSON, JSONL or CSV) into records with their origins; all
 records then take the one validation path (`import_records`) and the lifecycle merge
@@ -11,7 +15,7 @@ message.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,11 +69,18 @@ def import_text(
     max_field_bytes: int = DEFAULT_MAX_FIELD_BYTES,
 ) -> ImportResult:
     """Pasted text: JSON, JSONL or CSV, detected from the content."""
-    if len(text) > max_bytes // 4 and len(text.encode("utf-8", "surrogatepass")) > max_bytes:
-        size = len(text.encode("utf-8", "surrogatepass"))
-        return _finish([Parsed(name, issues=[too_big(name, size, max_bytes)])], _Validated())
+    issue = paste_too_big(text, name, max_bytes)
+    if issue is not None:
+        return _finish([Parsed(name, issues=[issue])], _Validated())
     validated = _Validated()
     return _finish([_parse_text(Parsed(name, validated), text, max_field_bytes)], validated)
+
+
+def paste_too_big(text: str, name: str, max_bytes: int) -> ImportIssue | None:
+    """The issue of a pasted text over `max_bytes` in UTF-8 (encoded only when it could be)."""
+    if len(text) > max_bytes // 4 and len(text.encode("utf-8", "surrogatepass")) > max_bytes:
+        return too_big(name, len(text.encode("utf-8", "surrogatepass")), max_bytes)
+    return None
 
 
 def import_paths(
@@ -82,6 +93,18 @@ def import_paths(
     """Files on disk; one over `max_bytes`, or past `max_total_bytes` in all, is reported unread."""
     validated = _Validated()
     parsed = []
+    for name, data, issue in read_paths(paths, max_bytes, max_total_bytes):
+        if data is None:
+            parsed.append(Parsed(name, issues=[issue] if issue is not None else []))
+        else:
+            parsed.append(_parse_bytes(name, data, max_bytes, max_field_bytes, validated))
+    return _finish(parsed, validated)
+
+
+def read_paths(
+    paths: Sequence[str | Path], max_bytes: int, max_total_bytes: int | None
+) -> Iterator[tuple[str, bytes | None, ImportIssue | None]]:
+    """(name, bytes, None) of each readable file in turn, or (name, None, why it was not read)."""
     total = 0
     for raw in paths:
         name = str(raw)
@@ -89,24 +112,23 @@ def import_paths(
         try:
             size = path.stat().st_size
             if not path.is_file():
-                parsed.append(Parsed(name, issues=[file_issue(name, "is not a file (a folder?)")]))
+                yield name, None, file_issue(name, "is not a file (a folder?)")
                 continue
             if size > max_bytes:
-                parsed.append(Parsed(name, issues=[too_big(name, size, max_bytes)]))
+                yield name, None, too_big(name, size, max_bytes)
                 continue
             total += size
             if max_total_bytes is not None and total > max_total_bytes:
-                parsed.append(Parsed(name, issues=[over_total(name, max_total_bytes)]))
+                yield name, None, over_total(name, max_total_bytes)
                 continue
             data = path.read_bytes()
         except FileNotFoundError:
-            parsed.append(Parsed(name, issues=[file_issue(name, "file not found")]))
+            yield name, None, file_issue(name, "file not found")
             continue
         except OSError as exc:
-            parsed.append(Parsed(name, issues=[file_issue(name, f"cannot be read: {exc.strerror or exc}")]))
+            yield name, None, file_issue(name, f"cannot be read: {exc.strerror or exc}")
             continue
-        parsed.append(_parse_bytes(name, data, max_bytes, max_field_bytes, validated))
-    return _finish(parsed, validated)
+        yield name, data, None
 
 
 def import_records(

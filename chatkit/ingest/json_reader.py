@@ -197,28 +197,38 @@ def _take_items(items: list[Any], prefix: str, parsed: Parsed) -> None:
 def parse_jsonl(text: str, parsed: Parsed) -> None:
     comments = 0
     for number, line in enumerate(text.split("\n"), start=1):
-        line = line.strip()
-        if not line:
-            continue
-        if line.startswith(("//", "#")):
-            comments += 1
-            continue
-        parsed.rows += 1
-        location = f"line {number}"
-        try:
-            record = json.loads(line)
-        except RecursionError:
-            parsed.error(too_deep_message(), location)
-            continue
-        except json.JSONDecodeError as exc:
-            if _cut_off(line, exc):
-                parsed.error(f"this line's JSON is cut off (it ends at column {exc.colno})", location)
-            else:
-                parsed.error(f"not valid JSON at column {exc.colno}: {exc.msg}", location)
-            continue
-        except ValueError as exc:
-            parsed.error(f"cannot be read as JSON: {clip(str(exc))}", location)
-            continue
-        parsed.add(record, location)
+        comments += parse_jsonl_line(line, number, parsed)
     if comments:
-        parsed.warn(f"{comments} comment line(s) skipped")
+        jsonl_comments(comments, parsed)
+
+
+def parse_jsonl_line(line: str, number: int, parsed: Parsed, location: str | None = None) -> int:
+    """One JSONL line (or, with its `location`, one item of a JSON list): its record to the sink, or
+    its error; 1 for a comment line (else 0)."""
+    line = line.strip()
+    if not line:
+        return 0
+    if line.startswith(("//", "#")):
+        return 1
+    parsed.rows += 1
+    location = location or f"line {number}"
+    try:
+        record = json.loads(line)
+    except RecursionError:
+        parsed.error(too_deep_message(), location)
+        return 0
+    except json.JSONDecodeError as exc:
+        if _cut_off(line, exc):
+            parsed.error(f"this line's JSON is cut off (it ends at column {exc.colno})", location)
+        else:
+            parsed.error(f"not valid JSON at column {exc.colno}: {exc.msg}", location)
+        return 0
+    except ValueError as exc:
+        parsed.error(f"cannot be read as JSON: {clip(str(exc))}", location)
+        return 0
+    parsed.add(record, location)
+    return 0
+
+
+def jsonl_comments(comments: int, parsed: Parsed) -> None:
+    parsed.warn(f"{comments} comment line(s) skipped")

@@ -1,13 +1,19 @@
-"""Data sets in the store: their sessions (one row each) and the frames derived from them.
+"""Data sets in the store: their sessions and the frames derived from them.
 
-Row-level only, so opening a Store imports no pandas; building and reading facts frames (parquet)
-is `chatkit.store.datasets`, on top of `save_frame` / `load_frame` here.
+A data set saved from a file import (`chatkit.store.datasets.save_dataset`) is blobs only, in
+`dataset_frames`: its facts frame, its session table and its raw records (parquet, one blob per file
+and kind; `RECORDS_PREFIX`); a `ChatKitSession` is built from the records of its id when asked
+(`load_session(s)`). Older data sets, and those saved from objects, hold one JSON row per session in
+`dataset_sessions`; both kinds open the same way.
+
+Row-level only, so opening a Store imports no pandas; building and reading parquet is
+`chatkit.store.datasets`, imported when a data set of blobs is read.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -55,6 +61,22 @@ def stored_session(text: str) -> ChatKitSession:
     return ChatKitSession.model_validate_json(text, context=_STORED)
 
 
+# `dataset_frames.version` of a data set's stored parts besides its facts frames (no migration: the
+# table already holds a data set's derived bytes by name).
+TABLE_VERSION = "table-1"  # the session table (TABLE_SCHEMA), one row per session in data set order
+RECORDS_PREFIX = "records-1:"  # + a zero-padded ordinal: the raw records, in reading order
+
+
+def _session_ids(tables: Iterable[bytes]) -> set[str]:
+    """Every session id in these stored session tables (parquet, read only when there are some)."""
+    ids: set[str] = set()
+    for data in tables:
+        from chatkit.store.datasets import table_ids  # pyarrow: only when such a data set exists
+
+        ids.update(table_ids(bytes(data)))
+    return ids
+
+
 def _dataset_info(row: sa.RowMapping) -> DatasetInfo:
     return DatasetInfo(
         id=row["id"],
@@ -97,22 +119,60 @@ class DatasetTables(StoreEngine):
                     conn.execute(dataset_sessions.insert(), chunk)
         return dataset_id, inserted
 
-    def load_dataset(self, dataset_id: str) -> DatasetRecord | None:
+    def insert_blob_dataset(
+        self,
+        dataset_id: str,
+        name: str,
+        session_count: int,
+        source_files: Sequence[str],
+        blobs: dict[str, bytes],
+    ) -> bool:
+        """A data set held as blobs (`dataset_frames` rows by version), in one transaction; False when
+        a data set of this id was there already (it keeps its first name, date and blobs)."""
+        row = {
+            "id": dataset_id,
+            "name": name.strip() or "unnamed data set",
+            "created_at": now(),
+            "source_files": list(source_files),
+            "session_count": session_count,
+        }
+        with self._write() as conn:
+            inserted = self._insert_new(conn, datasets_table, row, "id")
+            if inserted:
+                created = now()
+                for version, data in blobs.items():
+                    blob = {"dataset_id": dataset_id, "version": version, "data": data, "created_at": created}
+                    conn.execute(dataset_frames.insert(), blob)
+        return inserted
+
+    def load_records(self, dataset_id: str) -> list[bytes]:
+        """The raw-records blobs of a data set saved from an import, in reading order ([] for a data
+        set of session rows)."""
+        t = dataset_frames
+        query = (
+            sa.select(t.c.data)
+            .where(t.c.dataset_id == dataset_id, t.c.version.startswith(RECORDS_PREFIX, autoescape=True))
+            .order_by(t.c.version)
+        )
         with self._read() as conn:
-            row = (
-                conn.execute(sa.select(datasets_table).where(datasets_table.c.id == dataset_id))
-                .mappings()
-                .first()
-            )
-            if row is None:
-                return None
-            texts = conn.execute(
-                sa.select(dataset_sessions.c.data)
-                .where(dataset_sessions.c.dataset_id == dataset_id)
-                .order_by(dataset_sessions.c.position)
-            ).scalars()
-            sessions = [stored_session(text) for text in texts]
-        return DatasetRecord(**_dataset_info(row).__dict__, sessions=sessions)
+            return [bytes(data) for data in conn.execute(query).scalars()]
+
+    def _built(self, dataset_id: str, session_ids: Sequence[str] | None) -> list[ChatKitSession] | None:
+        """Sessions built from the data set's raw records; None when it holds session rows instead."""
+        blobs = self.load_records(dataset_id)
+        if not blobs:
+            return None
+        from chatkit.store.datasets import sessions_from_blobs  # pandas and pyarrow: only when used
+
+        return sessions_from_blobs(blobs, session_ids)
+
+    def load_dataset(self, dataset_id: str) -> DatasetRecord | None:
+        """The data set with every session as an object (all of them: for small data sets)."""
+        info = self.dataset_info(dataset_id)
+        if info is None:
+            return None
+        sessions = self.load_sessions(dataset_id)
+        return DatasetRecord(**info.__dict__, sessions=sessions)
 
     def dataset_info(self, dataset_id: str) -> DatasetInfo | None:
         """The data set's name, date, files and size, without reading its sessions."""
@@ -125,7 +185,11 @@ class DatasetTables(StoreEngine):
         return None if row is None else _dataset_info(row)
 
     def load_session(self, dataset_id: str, session_id: str) -> ChatKitSession | None:
-        """One session of a data set (one indexed row); the first by position if an id repeats."""
+        """One session of a data set (built from its records, or one indexed row); the first by
+        position if an id repeats."""
+        built = self._built(dataset_id, [session_id])
+        if built is not None:
+            return built[0] if built else None
         t = dataset_sessions
         query = (
             sa.select(t.c.data)
@@ -144,6 +208,9 @@ class DatasetTables(StoreEngine):
 
         Ids not in the data set are left out; an unknown data set gives [].
         """
+        built = self._built(dataset_id, session_ids)
+        if built is not None:
+            return built
         t = dataset_sessions
         query = sa.select(t.c.position, t.c.data).where(t.c.dataset_id == dataset_id)
         with self._read() as conn:
@@ -209,9 +276,23 @@ class DatasetTables(StoreEngine):
             # Analyses are keyed by session content, not data set: an old one goes when no data set
             # still holds its session (a newer import of the same session keeps it).
             held = sa.select(dataset_sessions.c.session_id)
-            conn.execute(
-                analyses.delete().where(analyses.c.created_at < cutoff, analyses.c.session_id.not_in(held))
+            old = analyses.c.created_at < cutoff
+            tables = conn.execute(
+                sa.select(dataset_frames.c.data).where(dataset_frames.c.version == TABLE_VERSION)
+            ).scalars()
+            held_by_tables = _session_ids(tables)
+            if not held_by_tables:
+                conn.execute(analyses.delete().where(old, analyses.c.session_id.not_in(held)))
+                return gone
+            # Data sets of blobs hold their ids in their session table, not in rows SQL can see.
+            candidates = conn.execute(
+                sa.select(analyses.c.key, analyses.c.session_id).where(
+                    old, analyses.c.session_id.not_in(held)
+                )
             )
+            keys = [key for key, session_id in candidates if session_id not in held_by_tables]
+            for chunk in chunks(keys):
+                conn.execute(analyses.delete().where(analyses.c.key.in_(chunk)))
         return gone
 
     # ---- derived frames --------------------------------------------------------------------------

@@ -1,25 +1,37 @@
 """Data sets with their facts frame stored beside them, so a large data set opens without revalidation.
 
-Building the frame of 100,000 sessions means loading and validating every session, diagnosing it and
-building the frame: seconds. The frame is a pure function of the sessions and of this code, so it is
-built once per data set and code version, stored as parquet next to the sessions
-(`Store.save_frame`), and read back on every later open. `FRAME_VERSION` names the code: a frame built
-by another version is never read, it is rebuilt (and stored) on first use.
+A data set saved from a file import (`TableImport`) is its primary form only, as parquet (zstd): the
+facts frame, the session table (`TABLE_SCHEMA`) and the raw records each session came from; no
+session objects and no JSON row per session. One session's `ChatKitSession` (its page, its prompt,
+the API) is built from the records of its id by today's row path (`sessions_from_blobs`). A data set
+saved from objects (the built-in sample, older stores) keeps one JSON row per session, as before.
+
+The frame is a pure function of the sessions and of this code, so it is built once per data set and
+code version and read back on every later open. `FRAME_VERSION` names the code: a frame built by
+another version is never read, it is rebuilt from the session table (or the session rows) and stored.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import json
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
+from chatkit.analytics.facts import facts_frame_from_columns
 from chatkit.analytics.frame import FRAME_COLUMNS, empty_frame, sessions_frame
 from chatkit.domain import rules as diagnostics
 from chatkit.domain.models import ChatKitSession
+from chatkit.ingest.records import RecordsPart
+from chatkit.ingest.table_import import TableImport, sessions_from_records
 from chatkit.store import Store
+from chatkit.store.dataset_tables import RECORDS_PREFIX, TABLE_VERSION
 
 # Bump when diagnose() or sessions_frame() compute something different while the rules table and the
 # frame's columns and dtypes stay the same (those two are part of FRAME_VERSION by themselves).
@@ -61,7 +73,7 @@ def facts_frame(store: Store, dataset_id: str) -> pd.DataFrame | None:
     """The data set's facts frame (rows in data set order); None when there is no such data set.
 
     Read from the store when a frame of this FRAME_VERSION is there, else built from the stored
-    sessions and stored for next time.
+    session table (or the stored sessions) and stored for next time.
     """
     data = store.load_frame(dataset_id, FRAME_VERSION)
     if data is not None:
@@ -69,6 +81,11 @@ def facts_frame(store: Store, dataset_id: str) -> pd.DataFrame | None:
             return frame_from_bytes(data)
         except (pa.ArrowException, ValueError):
             pass  # unreadable (a truncated write, say): built again below, which replaces it
+    table = store.load_frame(dataset_id, TABLE_VERSION)
+    if table is not None:
+        frame = facts_frame_from_columns(_read_parquet(table))
+        store.save_frame(dataset_id, FRAME_VERSION, frame_to_bytes(frame))
+        return frame
     record = store.load_dataset(dataset_id)
     if record is None:
         return None
@@ -76,19 +93,111 @@ def facts_frame(store: Store, dataset_id: str) -> pd.DataFrame | None:
 
 
 def save_dataset(
-    store: Store, name: str, sessions: Sequence[ChatKitSession], source_files: Sequence[str] = ()
+    store: Store,
+    name: str,
+    sessions: TableImport | Sequence[ChatKitSession],
+    source_files: Sequence[str] = (),
 ) -> str:
-    """Store.save_dataset, plus the data set's facts frame from the sessions already in memory.
+    """Store a data set with its facts frame, from an import (its table and records) or from objects.
 
     Returns the data set's id. A data set stored before keeps its first order, so its frame comes
     from the store (facts_frame) rather than from `sessions`, which may be in another order.
     """
+    if isinstance(sessions, TableImport):
+        return _save_import(store, name, sessions, source_files)
     dataset_id, inserted = store.insert_dataset(name, sessions, source_files)
     if inserted:
         _build_and_store(store, dataset_id, sessions)
     else:
         facts_frame(store, dataset_id)
     return dataset_id
+
+
+def _save_import(store: Store, name: str, result: TableImport, source_files: Sequence[str]) -> str:
+    """The import's facts frame, session table and records as blobs; the id hashes the records (the
+    same files give the same id), kept apart from the id of session rows by a prefix."""
+    records = [records_to_bytes(part) for part in _by_file(result.records)]
+    digest = hashlib.sha256(b"records-1")
+    for blob in records:
+        digest.update(hashlib.sha256(blob).digest())
+    dataset_id = digest.hexdigest()[:16]
+    if store.dataset_info(dataset_id) is not None:
+        return dataset_id
+    blobs = {
+        FRAME_VERSION: frame_to_bytes(facts_frame_from_columns(result.table)),
+        TABLE_VERSION: _parquet(result.table),
+    }
+    blobs.update({f"{RECORDS_PREFIX}{index:05d}": blob for index, blob in enumerate(records)})
+    store.insert_blob_dataset(dataset_id, name, result.session_count, source_files, blobs)
+    return dataset_id
+
+
+def _by_file(parts: Sequence[RecordsPart]) -> list[RecordsPart]:
+    """One part per file and kind (a reader gives one per chunk): fewer, better-compressed blobs."""
+    groups: dict[tuple[str, str, tuple[str, ...] | None], list[RecordsPart]] = {}
+    for part in parts:
+        key = (part.file, part.kind, tuple(part.header) if part.header is not None else None)
+        groups.setdefault(key, []).append(part)
+    return [
+        RecordsPart(group[0].file, group[0].kind, pa.concat_tables([p.table for p in group]), group[0].header)
+        for group in groups.values()
+    ]
+
+
+# Row groups of this many records: a lookup of a few ids reads the id column, then only the row
+# groups that hold them.
+_ROW_GROUP = 16_384
+
+
+def records_to_bytes(part: RecordsPart) -> bytes:
+    """One part's records as parquet in reading order, its file, kind and header in the metadata.
+
+    Not sorted by id: a sorted copy of the whole part (the file's size, 600 MB of JSON text at a
+    million JSONL sessions) would be alive beside it, and `records_from_bytes` finds ids without."""
+    meta = {"file": part.file, "kind": part.kind, "header": part.header}
+    table = part.table.replace_schema_metadata({b"chatkit.records": json.dumps(meta).encode()})
+    return _parquet(table, _ROW_GROUP)
+
+
+def records_from_bytes(data: bytes, session_ids: Sequence[str] | None = None) -> RecordsPart:
+    """The part given to records_to_bytes: all its rows, or those of `session_ids` (read from the row
+    groups that hold them only)."""
+    file = pq.ParquetFile(io.BytesIO(data))
+    meta = json.loads(file.schema_arrow.metadata[b"chatkit.records"])
+    if session_ids is None:
+        table = file.read()
+    else:
+        wanted = pa.array(list(session_ids), type=pa.string())
+        at = np.flatnonzero(pc.is_in(file.read(columns=["session_id"]).column(0), value_set=wanted))
+        sizes = [file.metadata.row_group(i).num_rows for i in range(file.num_row_groups)]
+        groups = np.unique(np.searchsorted(np.cumsum(sizes), at, side="right")).tolist()
+        table = file.read_row_groups(groups) if groups else file.schema_arrow.empty_table()
+        table = table.filter(pc.is_in(table.column("session_id"), value_set=wanted))
+    return RecordsPart(meta["file"], meta["kind"], table.replace_schema_metadata(None), meta["header"])
+
+
+def sessions_from_blobs(blobs: Sequence[bytes], session_ids: Sequence[str] | None) -> list[ChatKitSession]:
+    """The sessions of `session_ids` (all when None) in data set order, built from stored records."""
+    if session_ids is not None and not session_ids:
+        return []
+    wanted = sorted(set(session_ids)) if session_ids is not None else None
+    parts = [records_from_bytes(blob, wanted) for blob in blobs]
+    return sessions_from_records(parts, wanted)
+
+
+def table_ids(data: bytes) -> list[str]:
+    """The session ids of a stored session table."""
+    return [str(i) for i in pq.read_table(io.BytesIO(data), columns=["id"]).column("id").to_pylist()]
+
+
+def _parquet(table: pa.Table, row_group_size: int | None = None) -> bytes:
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer, compression="zstd", row_group_size=row_group_size)
+    return buffer.getvalue()
+
+
+def _read_parquet(data: bytes) -> pa.Table:
+    return pq.read_table(io.BytesIO(data))
 
 
 def _build_and_store(store: Store, dataset_id: str, sessions: Sequence[ChatKitSession]) -> pd.DataFrame:
@@ -103,5 +212,8 @@ __all__ = [
     "facts_frame",
     "frame_from_bytes",
     "frame_to_bytes",
+    "records_from_bytes",
+    "records_to_bytes",
     "save_dataset",
+    "sessions_from_blobs",
 ]

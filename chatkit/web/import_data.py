@@ -14,7 +14,7 @@ from chatkit.domain import sample
 from chatkit.domain.access import Action
 from chatkit.domain.models import ChatKitSession, ImportResult
 from chatkit.domain.text import markdown_text
-from chatkit.ingest import import_files
+from chatkit.ingest import TableImport, import_files
 from chatkit.settings import Settings
 from chatkit.store import DatasetInfo
 from chatkit.web import caches, exports
@@ -128,14 +128,16 @@ def pin(ctx: PageContext, dataset_id: str, pinned: bool) -> None:
         ctx.audit(Action.PIN, outcome="pinned" if pinned else "unpinned", dataset_id=dataset_id)
 
 
-def save(ctx: PageContext, name: str, sessions: Sequence, files: Sequence[str]) -> str:
-    """Save an import as a data set; audited with who imported it."""
+def save(ctx: PageContext, name: str, result: ImportResult, files: Sequence[str]) -> str:
+    """Save an import as a data set (its session table and records; no objects are built); audited
+    with who imported it."""
     from chatkit.store import datasets
 
-    dataset_id = datasets.save_dataset(ctx.store, name, sessions, files)
+    imported = result if isinstance(result, TableImport) else result.sessions
+    dataset_id = datasets.save_dataset(ctx.store, name, imported, files)
     ctx.audit(
         Action.IMPORT,
-        session_ids=[s.id for s in sessions],
+        session_ids=result.session_ids(),
         detail=f"{name} from {', '.join(files)}",
         dataset_id=dataset_id,
     )

@@ -25,6 +25,7 @@ def test_scale_bench_runs_every_step_and_writes_its_table(tmp_path):
     assert "—" not in rows[bench_scale._LEAN]
     assert "—" not in rows[bench_scale._COLUMNAR_CSV]  # the columnar import runs at every size
     assert "—" not in rows[bench_scale._COLUMNAR_JSONL]
+    assert "—" not in rows[bench_scale._COLUMNAR_JSON]
     assert "by today's row path" in text and "parquet save" in text
     assert "× with evidence" in text and "× without" in text  # the row-wise / column-wise summary
     assert "lifecycle pairs" in text and "bad rows" in text

@@ -22,8 +22,8 @@ from chatkit.analytics.columnar_rules import SESSION_SCHEMA
 from chatkit.analytics.facts import facts_frame_from_columns
 from chatkit.analytics.frame import sessions_frame
 from chatkit.domain.sample import sample_records
-from chatkit.ingest import import_bytes
 from chatkit.ingest.columnar import TABLE_SCHEMA, ColumnarImport, import_columnar
+from chatkit.ingest.importer import import_bytes  # today's row path: the reference
 
 
 def assert_same(name: str, data: bytes, **options: int) -> ColumnarImport:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 import streamlit as st
 
@@ -40,11 +41,13 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
 @pytest.fixture
 def two_datasets(tmp_path: Path) -> Iterator[tuple[Store, str, str]]:
     st.cache_data.clear()
+    st.cache_resource.clear()  # the facts frames are there (shared objects, not pickled copies)
     store = Store(f"sqlite:///{tmp_path / 'chatkit.db'}")
     a = datasets.save_dataset(store, "A", sample.sample_sessions(30))
     b = datasets.save_dataset(store, "B", sample.sample_sessions(20))
     yield store, a, b
     st.cache_data.clear()
+    st.cache_resource.clear()
     store.close()
 
 
@@ -92,3 +95,26 @@ def test_a_data_set_saved_again_after_deletion_is_read_afresh(
     assert again == a  # the id is a content hash
     assert caches.kpis(a, ALL, store)["sessions"] == 30
     assert reads[a] == 2
+
+
+def test_the_shared_frame_is_not_changed_by_the_pages_that_read_it(
+    two_datasets: tuple[Store, str, str],
+) -> None:
+    """The frames are one object for every user (`cache_resource`): a page that changed it in place
+    would change everyone's figures."""
+    store, a, _ = two_datasets
+    shared = caches.dataset_frame(a, store)
+    before = shared.copy(deep=True)
+    caches.kpis(a, ALL, store)
+    caches.filter_options(a, store)
+    for name in ("requests_vs_limit", "utilization_by_workflow", "ttl_vs_time_to_end", "top_cancellations"):
+        caches.figure(name, a, ALL, store)
+    caches.figure("cancellations_over_time", a, ALL, store, freq="h")
+    caches.session_table(a, ALL, (), "h", store)
+    workflow = caches.filter_options(a, store)["workflows"][0]
+    caches.what_if(a, ALL, store, 5, 60, workflow)
+    caches.thresholds(a, ALL, store, workflow)
+    caches.quotes(a, ALL, store, workflow)
+    caches.what_if_bounds(a, ALL, workflow, store)
+    assert caches.dataset_frame(a, store) is shared and caches.filtered_frame(a, ALL, store) is not None
+    pd.testing.assert_frame_equal(shared, before)

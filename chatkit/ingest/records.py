@@ -1,0 +1,140 @@
+"""`RecordsPart`: the raw records behind a columnar import, kept so a session can be rebuilt later.
+
+The session table is the data set's primary form; a `ChatKitSession` is built on demand (one session's
+page, its prompt, the API) from the records that made it. Each part holds one file's records of one
+kind, as Arrow columns (the file's size, not ten times it as Python objects):
+
+- every part: `session_id: string` (the id of the session the record became) and `row: int64` (the
+  number in today's locations: the spreadsheet row, the JSONL line, the array index);
+- kind "csv": the row's cells as `c0..c{n-1}` strings, named by `header` (the imported columns only:
+  secret-named columns are never kept, and key-shaped values are masked);
+- kinds "jsonl" and "json": `text: large_string`, the record's JSON object text; a record whose text
+  may hold a secret is re-dumped with `strip_secrets` applied.
+
+Only records that yielded a session are kept. A session with a lifecycle (several records of one id)
+has several rows, possibly in several parts; parts are in reading order, rows inside a part too.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from chatkit.domain.secrets import redact_value, strip_secrets
+from chatkit.ingest import csv_reader
+from chatkit.ingest.parsed import Parsed
+
+RecordsKind = Literal["csv", "jsonl", "json"]
+
+# A superset of `secrets._SECRET_TEXT` (no word boundaries, any case, the long s and the Kelvin sign
+# that Python's case folding maps to s and k), run by pyarrow over whole columns; the few cells it
+# finds take Python's own `redact_value`, so the masking is exactly the store's.
+_SECRET_TEXT_HINT = r"(?i)[sekr\x{17f}][k\x{212a}][-_]|bearer|eyj"
+# A superset of what `strip_secrets` would change in a JSON object's text: a secret-like key, a
+# credential-shaped value, or a \u escape that could spell either. A line that does not match is kept
+# as it was read; one that does is decoded, stripped and re-dumped.
+_SECRET_JSON_HINT = re.compile(
+    r"secret|passw|passphrase|key|token|cookie|authoriz|credential|bearer|pwd|auth|jwt|otp"
+    r"|[sekr\u017f][k\u212a][-_]|eyj|\\u",
+    re.IGNORECASE,
+)
+
+
+@dataclass(frozen=True)
+class RecordsPart:
+    """One file's raw records of one kind (see the module docstring for the columns)."""
+
+    file: str
+    kind: RecordsKind
+    table: pa.Table
+    header: list[str] | None = None
+
+    def records(self) -> Iterator[tuple[str, int, dict[str, Any]]]:
+        """(session id, row, record) of every row: the record as the validation step takes it."""
+        ids = self.table.column("session_id").to_pylist()
+        rows = self.table.column("row").to_pylist()
+        if self.kind == "csv":
+            assert self.header is not None
+            columns = csv_reader._plan_columns(self.header, Parsed(self.file)) or []
+            cells = [self.table.column(f"c{i}").to_pylist() for i in range(len(self.header))]
+            for i, (session_id, row) in enumerate(zip(ids, rows, strict=True)):
+                record = csv_reader._row_record([c[i] for c in cells], columns, Parsed(self.file), "")
+                yield session_id, row, record or {}
+            return
+        for session_id, row, text in zip(ids, rows, self.table.column("text").to_pylist(), strict=True):
+            yield session_id, row, json.loads(text)
+
+
+def json_text(line: str, record: Any) -> str:
+    """The text to keep for a JSON record read from `line`: the line itself, unless it may hold a
+    secret (then the record without its secrets)."""
+    if _SECRET_JSON_HINT.search(line) is None:
+        return line
+    return dump(record)
+
+
+def dump(record: Any) -> str:
+    """A record's JSON text without its secrets."""
+    # ASCII: a lone surrogate (`"\\ud800"`, which json.loads reads) stays an escape Arrow can store.
+    return json.dumps(strip_secrets(record), separators=(",", ":"))
+
+
+def json_part(file: str, kind: RecordsKind, ids: Any, rows: Any, texts: Any) -> RecordsPart:
+    """A JSON part from lists or Arrow arrays of ids, rows and texts."""
+    table = pa.table(
+        {
+            "session_id": _arrow(ids, pa.string()),
+            "row": _arrow(rows, pa.int64()),
+            "text": _arrow(texts, pa.large_string()),
+        }
+    )
+    return RecordsPart(file, kind, table)
+
+
+def _arrow(values: Any, type_: pa.DataType) -> Any:
+    if isinstance(values, (pa.Array, pa.ChunkedArray)):
+        return values.cast(type_)
+    return pa.array(values, type=type_)
+
+
+def csv_part(
+    file: str,
+    header: list[str],
+    ids: pa.Array,
+    rows: pa.Array,
+    cells: list[pa.Array],
+    plain: set[int] | frozenset[int] = frozenset(),
+) -> RecordsPart:
+    """A CSV part from its columns (`cells` in `header`'s order), key-shaped values masked; the
+    `plain` columns' cells are known to be numbers, times or known words (no mask needed)."""
+    columns: dict[str, Any] = {"session_id": ids.cast(pa.string()), "row": rows.cast(pa.int64())}
+    for i, column in enumerate(cells):
+        columns[f"c{i}"] = column.cast(pa.string()) if i in plain else mask_secrets(column)
+    return RecordsPart(file, "csv", pa.table(columns), list(header))
+
+
+def mask_secrets(column: pa.Array) -> pa.Array:
+    """A string column with credential-shaped text masked (`redact_value` on the few cells that may
+    hold some)."""
+    column = column.cast(pa.string())
+    hits = pc.fill_null(pc.match_substring_regex(column, _SECRET_TEXT_HINT), False)
+    if not pc.any(hits).as_py():
+        return column
+    found = np.flatnonzero(hits.to_numpy(zero_copy_only=False))
+    values = column.to_pylist()
+    for i in found.tolist():
+        values[i] = redact_value(values[i])
+    return pa.array(values, type=pa.string())
+
+
+def row_number(location: str) -> int:
+    """The number in today's location (`row 7`, `line 3`, `$.data[4]`); 0 for `$` or `$.session`."""
+    match = re.search(r"\d+", location)
+    return int(match.group()) if match else 0

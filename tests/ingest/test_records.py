@@ -1,0 +1,107 @@
+"""The raw records a columnar import keeps (`ColumnarImport.records`): they rebuild today's sessions,
+and they hold no secret."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from ingest.test_columnar import _sample_csv, _sample_jsonl
+from support import FIXTURES
+
+from chatkit.domain.lifecycle import merge_lifecycle
+from chatkit.domain.models import ImportIssue
+from chatkit.ingest.columnar import import_columnar
+from chatkit.ingest.importer import import_bytes  # today's row path: the reference
+from chatkit.ingest.validate import validate_one
+
+_WORD = {"csv": "row", "jsonl": "line"}
+
+
+def _rebuilt(name: str, data: bytes, **options: int) -> tuple[list[dict], list[dict], int]:
+    """(sessions rebuilt from the kept records, today's sessions, records kept)."""
+    got = import_columnar(name, data, **options)
+    rows = sorted((row, part.kind, record) for part in got.records for _, row, record in part.records())
+    errors: list[ImportIssue] = []
+    sessions, origins = [], []
+    for row, kind, record in rows:
+        origin = (name, f"{_WORD[kind]} {row}") if kind in _WORD else (name, "$")
+        session = validate_one(record, origin, errors)
+        assert session is not None, (row, record, errors)
+        sessions.append(session)
+        origins.append(origin)
+    merged, _ = merge_lifecycle(sessions, origins)
+    exclude = None if got.fallback is None else {"status_history"}  # `$.data[4]` is not kept whole
+    reference = import_bytes(name, data).sessions
+    return (
+        [s.model_dump(exclude=exclude) for s in merged],
+        [s.model_dump(exclude=exclude) for s in reference],
+        len(rows),
+    )
+
+
+@pytest.mark.parametrize("path", sorted(FIXTURES.glob("*.[cj]s[vo]*")), ids=lambda p: p.name)
+def test_fixture_records_rebuild_todays_sessions(path) -> None:
+    rebuilt, reference, _ = _rebuilt(path.name, path.read_bytes())
+    assert rebuilt == reference
+
+
+def test_csv_records_rebuild_todays_sessions_across_chunks() -> None:
+    rebuilt, reference, kept = _rebuilt("s.csv", _sample_csv(600, 1), block_bytes=1 << 14)
+    assert rebuilt == reference
+    assert kept > len(reference)  # the lifecycle pairs are kept record by record
+
+
+def test_jsonl_records_rebuild_todays_sessions() -> None:
+    rebuilt, reference, kept = _rebuilt("s.jsonl", _sample_jsonl(500, 3))
+    assert rebuilt == reference
+    assert kept > len(reference)
+
+
+def test_records_name_the_row_and_the_session() -> None:
+    csv = b"id,status\ncksess_a,active\ncksess_b,lost\ncksess_c,cancelled\n"
+    (part,) = import_columnar("c.csv", csv).records
+    assert (part.kind, part.header) == ("csv", ["id", "status"])
+    assert part.table.column("row").to_pylist() == [2, 4]  # row 3 is an error: not kept
+    assert part.table.column("session_id").to_pylist() == ["cksess_a", "cksess_c"]
+    doc = b'{"object": "list", "data": [{"id": "cksess_1"}, {"id": 5}, {"id": "cksess_3"}]}'
+    got = import_columnar("d.json", doc)
+    (part,) = got.records
+    assert part.kind == "json" and part.table.column("row").to_pylist() == [0, 2]
+    assert [json.loads(t)["id"] for t in part.table.column("text").to_pylist()] == ["cksess_1", "cksess_3"]
+
+
+_KEY = "sk-proj-ABCDEFGHIJKLMNOPQRSTUV"
+
+
+def _all_text(parts) -> str:
+    return json.dumps([part.table.to_pylist() for part in parts] + [part.header for part in parts])
+
+
+def test_csv_records_hold_no_secret() -> None:
+    lines = ["id,client_secret,reason"] + [f"cksess_{i},ek_{i}_hidden_value_1234567890,ok" for i in range(5)]
+    lines.append(f"cksess_9,x,called with Bearer {_KEY}")
+    lines.append(f"cksess_8,x,lots{_KEY}")  # no word boundary: Python's rule keeps it, and so do we
+    lines.append("cksess_7,x,has NaN")
+    got = import_columnar("c.csv", ("\n".join(lines) + "\n").encode())
+    text = _all_text(got.records)
+    assert "hidden_value" not in text and "client_secret" not in text
+    assert f"Bearer {_KEY}" not in text and "[redacted]" in text
+    assert f"lots{_KEY}" in text
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        '{"id": "cksess_s", "client_secret": "ek_hidden"}',
+        '{"id": "cksess_s", "\\u0063lient_secret": "ek_hidden"}',  # the key spelled with an escape
+        '{"id": "cksess_s", "workflow": {"id": "wf", "state_variables": {"apiKey": "ek_hidden"}}}',
+        '{"id": "cksess_s", "reason": "sent Bearer ek_hidden_but_long_enough"}',
+    ],
+)
+def test_jsonl_records_hold_no_secret(line: str) -> None:
+    data = (line + "\n" + '{"id": "cksess_plain", "status": "active"}\n').encode()
+    got = import_columnar("s.jsonl", data)
+    texts = [t for part in got.records for t in part.table.column("text").to_pylist()]
+    assert len(texts) == 2 and not any("ek_hidden" in t for t in texts)
+    assert {"id": "cksess_plain", "status": "active"} in [json.loads(t) for t in texts]
