@@ -79,9 +79,19 @@ def strip_secrets(value: Any) -> Any:
     return root
 
 
+# A lone surrogate (JSON's `"\\ud800"`, which json.loads reads as is) cannot be written as UTF-8:
+# Arrow, parquet, the store, JSON responses and the browser would fail on it.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def redact_value(value: Any) -> Any:
-    """A string with its credential-shaped text masked; any other value as it is."""
-    if type(value) is str and _SECRET_TEXT.search(value):
+    """A string as it may be kept: credential-shaped text masked, and a lone surrogate replaced by
+    U+FFFD (every string of an imported record passes here); any other value as it is."""
+    if type(value) is not str:
+        return value
+    if _LONE_SURROGATE.search(value):  # rare: one C-speed scan in the common case
+        value = value.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    if _SECRET_TEXT.search(value):
         return _SECRET_TEXT.sub(REDACTED, value)
     return value
 

@@ -98,3 +98,36 @@ def test_stored_records_hold_no_secret(store: Store, name: str) -> None:
     for blob in blobs:
         part = datasets.records_from_bytes(blob)
         assert "secret" not in str(part.table.to_pylist()).lower() + str(part.header).lower()
+
+
+LONE_SURROGATES = (
+    b'{"id":"s\\udfff","status":"cancelled","reason":"x\\ud800y","created_at":1700000000,'
+    b'"workflow":{"id":"w\\ud83d\\ude00","state_variables":{"k":"v\\ud800"}},'
+    b'"chatkit_configuration":{"a":"\\udc00"},"note":"\\ud800"}\n'
+    b'{"id":"s2","status":"active","user":"\\udbff"}\n'
+)
+
+
+@pytest.mark.parametrize(
+    "name, data",
+    [
+        ("lone.jsonl", LONE_SURROGATES),
+        ("lone.json", b"[" + LONE_SURROGATES.strip().replace(b"\n", b",") + b"]"),
+    ],
+)
+def test_a_lone_surrogate_escape_is_kept_as_a_replacement_character_end_to_end(
+    store: Store, name: str, data: bytes
+) -> None:
+    """JSON may escape half a surrogate pair; Arrow, parquet, JSON responses and the browser cannot
+    hold one, so every string becomes valid Unicode at import (U+FFFD) and nothing fails later."""
+    result = import_files([(name, data)])
+    assert not result.errors
+    assert [s.model_dump() for s in result.sessions] == [
+        s.model_dump() for s in importer.import_files([(name, data)]).sessions
+    ]
+    first = result.sessions[0]
+    assert (first.id, first.reason, first.workflow_id) == ("s\ufffd", "x\ufffdy", "w\U0001f600")
+    dataset_id = datasets.save_dataset(store, name, result)
+    reopened = store.load_sessions(dataset_id, ["s\ufffd", "s2"])
+    assert [s.model_dump_json() for s in reopened] == [s.model_dump_json() for s in result.sessions]
+    assert reopened[1].user == "\ufffd"
