@@ -56,13 +56,10 @@ if files:
             "are kept. Fix the rows below in the export and upload it again if you need them.",
             icon=":material/error:",
         )
-        st.dataframe(
-            tables.download_safe(tables.issues_table(result.errors)), hide_index=True, width="stretch"
-        )
+        imp.issues_table(ctx, result.errors, "errors", result.files or [n for n, _ in files])
     if result.warnings:
         with st.expander(f"Warnings ({len(result.warnings)}): imported, but worth a look"):
-            warnings = tables.download_safe(tables.issues_table(result.warnings))
-            st.dataframe(warnings, hide_index=True, width="stretch")
+            imp.issues_table(ctx, result.warnings, "warnings", result.files or [n for n, _ in files])
 
     if result.session_count:
         with st.expander(f"Preview of the {result.session_count:,} sessions read"):

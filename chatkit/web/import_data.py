@@ -12,7 +12,7 @@ import streamlit as st
 from chatkit.analytics import tables
 from chatkit.domain import sample
 from chatkit.domain.access import Action
-from chatkit.domain.models import ChatKitSession, ImportResult
+from chatkit.domain.models import ChatKitSession, ImportIssue, ImportResult
 from chatkit.domain.text import markdown_text
 from chatkit.ingest import TableImport, import_files
 from chatkit.settings import Settings
@@ -43,6 +43,19 @@ def import_once(files: Sequence[tuple[str, bytes]], settings: Settings) -> Impor
         )
         st.session_state["ui_import"] = memo
     return memo[1]
+
+
+def issues_table(ctx: PageContext, issues: Sequence[ImportIssue], kind: str, files: Sequence[str]) -> None:
+    """Import errors or warnings, and their own download (they quote session ids: an audited export)."""
+    table = tables.issues_table(issues)
+    st.dataframe(tables.download_safe(table), hide_index=True, width="stretch")
+    exports.table_download(
+        ctx,
+        table,
+        table=f"Import {kind} of {', '.join(files)}",
+        file_name=f"chatkit-import-{kind}.csv",
+        key=f"dl_import_{kind}",
+    )
 
 
 def sessions_preview(ctx: PageContext, sessions: Sequence[ChatKitSession], files: Sequence[str]) -> None:

@@ -319,6 +319,16 @@ def _import_preview(_: str) -> AppTest:
     return at.file_uploader[0].set_value(("hostile.json", export, "application/json")).run()
 
 
+def _import_issues(_: str) -> AppTest:
+    """An export whose hostile sessions carry a bad count (an error) and an odd TTL (a warning)."""
+    records = hostile_records()
+    records[30]["current_requests"] = "=1+1"  # its id is a spreadsheet formula
+    records[2].update(id="=SUM(1+1) #2", ttl_seconds=100_000)
+    at = open_page("import", ALICE)
+    export = json.dumps(records).encode()
+    return at.file_uploader[0].set_value(("hostile.json", export, "application/json")).run()
+
+
 def _batch_results(dataset_id: str) -> AppTest:
     job_id = store().create_job(dataset_id, [], [], provider="standin", model="s", requested_by=BOB.who)
     assert store().claim_job("w").id == job_id
@@ -336,6 +346,8 @@ TABLES: list[tuple[Callable[[str], AppTest], str, Identity, str, bool]] = [
     (_overview, "dl_ov_sessions", ALICE, "Overview session table", True),
     (_overview, "dl_ov_thresholds", ALICE, "What-if thresholds (All workflows)", True),
     (_import_preview, "dl_import_preview", ALICE, "Import preview of hostile.json", False),
+    (_import_issues, "dl_import_errors", ALICE, "Import errors of hostile.json", False),
+    (_import_issues, "dl_import_warnings", ALICE, "Import warnings of hostile.json", False),
     (_batch_results, "dl_batch_results", ALICE, "Batch results of job", True),
     (_audit_log, "dl_audit", BOB, "Audit log", False),
 ]
