@@ -20,8 +20,10 @@ reason) stays: it is a quotation of what the page shows anyway, not the model ob
 
 And when the model's category differs from the rules' and the rules decided from numbers (requests
 over the limit, a lifetime ended or the API's `expired` status, a `cancelled_at`, an active session),
-the rules' category is shown and the model's is kept as a finding, with the summary sentences naming
-it. A list or text emptied by the guard gets the offline report's one. Pure, no I/O.
+or the numbers exclude the model's category (rate_limited with requests within the limit, active once
+cancelled...), the rules' category is shown and the model's is kept as a finding, with the summary
+sentences naming it. Where neither holds (the rules decided from a reason's words, or found nothing
+either way) the model may dispute the rules: its category stays, flagged as before. A list or text emptied by the guard gets the offline report's one. Pure, no I/O.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from chatkit.domain.models import Category, ChatKitSession, Diagnosis, ReportBod
 from chatkit.llm.prompts import CATEGORY_LINE, SESSION_PREAMBLE, SESSION_SYSTEM_PROMPT
 from chatkit.reports.offline import offline_body
 
-__all__ = ["GuardFinding", "decided_by_numbers", "guard"]
+__all__ = ["GuardFinding", "decided_by_numbers", "guard", "quotes_the_rules", "ruled_out"]
 
 _REASON_LINE = re.compile(r"^\s*reason\s*:\s*", re.I)
 _URL = re.compile(
@@ -120,6 +122,27 @@ def decided_by_numbers(session: ChatKitSession, diagnosis: Diagnosis) -> bool:
     return False
 
 
+def ruled_out(category: Category, session: ChatKitSession, diagnosis: Diagnosis) -> bool:
+    """Whether the session's numbers or API fields exclude `category` (rate_limited with requests
+    within the limit, ttl_expired ended before its TTL, active once cancelled or expired...)."""
+    limit, requests, ttl, ended = (
+        session.rate_limit,
+        session.current_requests,
+        diagnosis.ttl_s,
+        diagnosis.time_to_end_s,
+    )
+    active = session.status == "active" and session.cancelled_at is None
+    if category == Category.rate_limited:
+        return limit is not None and requests is not None and requests <= limit and limit > 0
+    if category == Category.ttl_expired:
+        return session.status != "expired" and ttl is not None and ended is not None and ended < ttl
+    if category == Category.active:
+        return not active and (session.cancelled_at is not None or session.status in {"cancelled", "expired"})
+    if category == Category.cancelled_manually:
+        return active or session.status == "expired"
+    return False
+
+
 class _Rules:
     """What this session's report may and may not carry."""
 
@@ -134,10 +157,7 @@ class _Rules:
         )  # longest first: "CANARY-7f3a9x" masks before "CANARY-7f3a9"
         self.facts_urls = {m.group(0).casefold() for m in _URL.finditer(self.facts)}
         self.keys_in_facts = bool(_CREDENTIAL.search(self.facts))
-        # What may be copied verbatim: the rules' evidence lines (quoting the reason) and the reason.
-        self.quotations = {_quotation(e) for e in diagnosis.evidence}
-        if session.reason:
-            self.quotations.add(_quotation(session.reason))
+        self.quotations = _quotations(session, diagnosis)
 
     def problems(self, text: str) -> tuple[list[str], str]:
         """Why `text` may not be shown ("a URL", "a code from the session data", ...), and `text` with
@@ -165,6 +185,17 @@ class _Rules:
 
 def _quotation(text: str) -> str:
     return _REASON_LINE.sub("", _fold(text)).strip().strip("'\"").strip().casefold()
+
+
+def _quotations(session: ChatKitSession, diagnosis: Diagnosis) -> set[str]:
+    """What may be copied verbatim: the rules' evidence lines (which quote the reason) and the reason."""
+    return {_quotation(e) for e in [*diagnosis.evidence, *([session.reason] if session.reason else [])]}
+
+
+def quotes_the_rules(item: str, session: ChatKitSession, diagnosis: Diagnosis) -> bool:
+    """Whether an evidence item repeats a rules' evidence line or the reason verbatim (a quotation,
+    which the guard keeps and the eval does not count as an echo)."""
+    return _quotation(item) in _quotations(session, diagnosis)
 
 
 def _finding(field: str, why: list[str], masked: str) -> GuardFinding:
@@ -216,7 +247,9 @@ def guard(
     found: list[GuardFinding] = []
     category = body.root_cause.category
     wrong_category: re.Pattern[str] | None = None
-    if category != diagnosis.category and decided_by_numbers(session, diagnosis):
+    if category != diagnosis.category and (
+        decided_by_numbers(session, diagnosis) or ruled_out(category, session, diagnosis)
+    ):
         numbers = next(iter(_rule_lines(diagnosis)), "") or f"the rules say {diagnosis.category.value}"
         found.append(
             GuardFinding(

@@ -13,7 +13,7 @@ from chatkit.domain.models import Category, ChatKitSession, SessionReport
 from chatkit.domain.rules import diagnose
 from chatkit.llm.provider import OpenAICompatibleProvider
 from chatkit.reports.analyzer import ChatKitAnalyzer, offline_body, render_report_markdown
-from chatkit.reports.guard import decided_by_numbers, guard
+from chatkit.reports.guard import decided_by_numbers, guard, ruled_out
 
 GOLDEN = Path(__file__).parents[2] / "bench" / "golden" / "cases.jsonl"
 CASES = {
@@ -225,3 +225,23 @@ def test_the_offline_report_of_every_golden_case_passes_the_guard_unchanged(case
     body = offline_body(s, d, quotes)
     shown, found = guard(body, s, d, quotes)
     assert found == [] and shown == body
+
+
+def test_a_model_category_the_numbers_exclude_gives_way_to_the_rules_even_when_they_found_nothing():
+    """contra_rate_reason: the reason says rate limit, 10 of 30 requests: the rules say undetermined,
+    and a model answering rate_limited contradicts the numbers, so the rules' verdict is shown."""
+    s = ChatKitSession.model_validate(session("contra_rate_reason"))
+    d = diagnose(s)
+    assert d.category == Category.undetermined and not decided_by_numbers(s, d)
+    assert ruled_out(Category.rate_limited, s, d) and not ruled_out(Category.cancelled_manually, s, d)
+    body = offline_body(s, d).model_copy(deep=True)
+    body.root_cause.category = Category.rate_limited
+    shown, found = guard(body, s, d)
+    assert shown.root_cause.category == Category.undetermined
+    assert [f.message for f in found] == [
+        "the model said rate_limited; the data says undetermined (10 requests vs limit 30: 33 % of the "
+        "limit (20 under)): the rules' category is shown"
+    ]
+    # with no numbers at all (undet_bare) nothing excludes it: the model's category stays, flagged
+    bare = ChatKitSession.model_validate(session("undet_bare"))
+    assert not ruled_out(Category.rate_limited, bare, diagnose(bare))
