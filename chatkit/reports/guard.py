@@ -184,7 +184,7 @@ class _Rules:
 
 
 def _quotation(text: str) -> str:
-    return _REASON_LINE.sub("", _fold(text)).strip().strip("'\"").strip().casefold()
+    return _REASON_LINE.sub("", _fold(text)).strip().strip("'\"").strip()
 
 
 def _quotations(session: ChatKitSession, diagnosis: Diagnosis) -> set[str]:
