@@ -234,9 +234,9 @@ _EARLIER_HINTS = (
 def _hint_copies(body: ReportBody) -> list[str]:
     """Texts of the report that are the prompt's field descriptions (or an earlier prompt's example
     texts, "what to do now, in order") verbatim."""
-    from chatkit.llm.prompts import _SCHEMA_HINT
+    from chatkit.llm.prompts import SCHEMA_HINT
 
-    hints = {h.strip().lower() for h in (*_hint_leaves(_SCHEMA_HINT), *_EARLIER_HINTS)}
+    hints = {h.strip().lower() for h in (*_hint_leaves(SCHEMA_HINT), *_EARLIER_HINTS)}
     texts = [
         body.root_cause.summary,
         body.impact,
