@@ -125,7 +125,8 @@ def decided_by_numbers(session: ChatKitSession, diagnosis: Diagnosis) -> bool:
         limit, requests = session.rate_limit, session.current_requests
         return limit is not None and requests is not None and requests > limit
     if category == Category.ttl_expired:
-        past = diagnosis.ttl_s is not None and (diagnosis.time_to_end_s or -1) >= diagnosis.ttl_s
+        ended, ttl = diagnosis.time_to_end_s, diagnosis.ttl_s
+        past = ended is not None and ttl is not None and ended >= ttl
         return past or session.status == "expired"
     if category == Category.cancelled_manually:
         return session.cancelled_at is not None
