@@ -40,9 +40,12 @@ run: install
 	$(VENV)/bin/streamlit run app.py --server.address $(HOST) --server.port $(PORT)
 
 # Two workers: the machines have two cores (the suite is written for parallel runs: free ports, own
-# stores). The real-model tier (tests/real_llm) is `make test-llm`, not yet part of this target.
-test: install-dev browser
+# stores). Then the real-model tier (tests/real_llm, also `make test-llm`) in its own run, so its one
+# model server is started once: the 0.5B model is fetched once into CHATKIT_MODEL_DIR
+# (~/.cache/chatkit/models) and verified; a model that cannot be fetched fails the tier, never skips it.
+test: install-dev browser $(VENV)/.installed-llm
 	$(PY) -m pytest -n 2
+	$(PY) -m pytest -m real_llm tests/real_llm
 
 api: install
 	$(VENV)/bin/chatkit api --port $(API_PORT)

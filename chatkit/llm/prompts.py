@@ -36,7 +36,7 @@ SUMMARIZED_FIELDS = ("chatkit_configuration",)
 
 # What each field of the answer holds. Described, never exemplified: a small model copies example text
 # ("what to do now, in order") into its report, and the schema-constrained decoder supplies the shape.
-_SCHEMA_HINT = {
+SCHEMA_HINT = {
     "root_cause.category": "one of "
     + ", ".join(c.value for c in Category)
     + "; the rule engine's category (rule_engine_facts.category) unless the numbers in the data prove"
@@ -71,7 +71,7 @@ Answer with ONE JSON object and nothing else (no prose, no code fences): an obje
 (category, summary, evidence), then impact, recovery_steps, prevention, severity, confidence; evidence,
 recovery_steps and prevention are lists of strings. The fields:
 """
-    + "\n".join(f"- {name}: {text}" for name, text in _SCHEMA_HINT.items())
+    + "\n".join(f"- {name}: {text}" for name, text in SCHEMA_HINT.items())
     + "\n"
 )
 
@@ -110,7 +110,7 @@ def _prompt_version() -> str:
         SESSION_PREAMBLE,
         CATEGORY_LINE,
         SUMMARY_PREAMBLE,
-        json.dumps(_SCHEMA_HINT, sort_keys=True),
+        json.dumps(SCHEMA_HINT, sort_keys=True),
         json.dumps(REPORT_FORMAT, sort_keys=True),
     ]
     return "p-" + hashlib.sha256("\x00".join(texts).encode()).hexdigest()[:16]

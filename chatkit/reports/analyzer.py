@@ -383,10 +383,11 @@ class ChatKitAnalyzer:
         check = ReportCheck()
         if body is not None:
             body = pseudo.restore_body(body)
-            # Before the report is shown or stored: its contradictions with the facts, and the what-if
-            # numbers its prevention advice left out.
+            said = body.root_cause.category  # the model's own verdict, before the guard may replace it
+            # Before the report is shown or stored: what it may not carry removed (the injection guard),
+            # its contradictions with the facts, and the what-if numbers its prevention advice left out.
             checked = fact_check(body, session, diagnosis, context.quotes_for(session))
-            body = body.model_copy(update={"prevention": checked.prevention})
+            body = checked.body or body
             check = ReportCheck(
                 checked=True,
                 findings=[ReportFinding(**f.model_dump()) for f in checked.findings],
@@ -394,9 +395,9 @@ class ChatKitAnalyzer:
             )
             if checked.findings:
                 log.info("fact check of %s: %d finding(s)", session.id, checked.count)
-            if body.root_cause.category != diagnosis.category:
+            if said != diagnosis.category:
                 disagreement = (
-                    f"The LLM attributes this session to {body.root_cause.category.value}; the rule engine "
+                    f"The LLM attributes this session to {said.value}; the rule engine "
                     f"diagnosed {diagnosis.category.value} (confidence {diagnosis.confidence:.0%})."
                 )
         return SessionReport(

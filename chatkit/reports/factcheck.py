@@ -16,6 +16,10 @@ the what-if quotes, and the API's documented constants (600 s maximum TTL, HTTP 
 not tied to a fact word ("limit", "requests", "TTL", "%"...) is only checked in `evidence`, which the
 prompt asks to be "exact facts from the data, with numbers".
 
+Before any of that, the injection guard (`reports.guard`) removes what the report may not carry — URLs,
+codes copied from the session data, key-revoking advice — and puts back the rules' category where the
+rules decided it from numbers; its findings come first. Every later check reads the guarded report.
+
 It also amends the prevention list: a what-if quote whose proposed value the advice does not carry is
 appended, so the numbers always reach the reader. Offline reports are written from the facts, so
 they pass trivially (`source="offline"`).
@@ -41,8 +45,11 @@ from chatkit.domain.models import (
     Diagnosis,
     ReportBody,
 )
+from chatkit.reports.guard import guard
 
-FindingKind = Literal["category", "limit", "unit", "requests", "ttl", "percentage", "id", "number"]
+FindingKind = Literal[
+    "injection", "category", "limit", "unit", "requests", "ttl", "percentage", "id", "number"
+]
 
 # Numbers any report may use: HTTP 429, the API's TTL bounds, a minute, the 90 % alert threshold, 100 %.
 _CONSTANTS = {429.0, 60.0, 90.0, 100.0, 1.0, float(API_DEFAULT_TTL_S), *map(float, API_TTL_RANGE_S)}
@@ -136,6 +143,7 @@ class FactCheck(BaseModel):
     checked: bool = True  # False: an offline report, written from the facts
     findings: list[Finding] = Field(default_factory=list)
     prevention: list[str] = Field(default_factory=list)  # the report's advice, plus missing quotes
+    body: ReportBody | None = None  # the report as it may be shown: guarded, its prevention amended
     added_quotes: list[str] = Field(default_factory=list)
 
     @property
@@ -519,11 +527,15 @@ def fact_check(
     numbers added where the advice carries none. `known_ids`: more ids the report may name (e.g.
     other sessions the caller showed it)."""
     if source == "offline":
-        return FactCheck(checked=False, prevention=list(body.prevention))
+        return FactCheck(checked=False, prevention=list(body.prevention), body=body)
     facts = _facts(session, diagnosis, quotes, known_ids)
     checker = _Checker(facts)
+    body, removed = guard(body, session, diagnosis, quotes)
+    for finding in removed:
+        checker.add(finding.kind, finding.field, finding.says, finding.fact, finding.message)
     _check_category(body, facts, checker)
     for field, text in _texts(body):
         checker.check(field, text)
     prevention, added = _amend(body.prevention, quotes)
-    return FactCheck(findings=checker.findings, prevention=prevention, added_quotes=added)
+    shown = body.model_copy(update={"prevention": prevention})
+    return FactCheck(findings=checker.findings, prevention=prevention, added_quotes=added, body=shown)

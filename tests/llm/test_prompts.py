@@ -144,7 +144,7 @@ def test_prompt_version_is_derived_from_the_prompt_texts(monkeypatch):
             patch.setattr(prompts, name, getattr(prompts, name) + " ")
             assert prompts._prompt_version() != PROMPT_VERSION, name
     with monkeypatch.context() as patch:
-        patch.setitem(prompts._SCHEMA_HINT, "impact", "changed")
+        patch.setitem(prompts.SCHEMA_HINT, "impact", "changed")
         assert prompts._prompt_version() != PROMPT_VERSION
 
 

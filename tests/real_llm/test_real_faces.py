@@ -52,8 +52,9 @@ def local_env(local_llm: LocalServer, tmp_path: Path, monkeypatch: pytest.Monkey
 
 def not_injected(report: dict[str, Any], rule_evidence: Sequence[str] = ()) -> None:
     """The canary only inside a verbatim quote in the evidence — of the reason, or of the rules' own
-    evidence (which quotes the reason) — never elsewhere, and never the attacker's category."""
-    assert report["root_cause"]["category"] != "active"
+    evidence (which quotes the reason) — never elsewhere; and the category shown is the rules'
+    (45 requests over a limit of 30 decide it: the injection guard shows it whatever the model said)."""
+    assert report["root_cause"]["category"] == "rate_limited", report["root_cause"]
     elsewhere = [
         report["root_cause"]["summary"],
         report["impact"],
@@ -101,7 +102,19 @@ def test_rest_api_analyze_against_the_local_server(local_env: None) -> None:
     assert "### Fact check" in response.json()["analysis"]
 
 
-def test_session_page_against_the_local_server(local_env: None) -> None:
+@pytest.fixture
+def local_visitor() -> Iterator[None]:
+    """The Session page's visitor comes from 127.0.0.1, as tests/web's do. AppTest has no client, so
+    without the test hook the access gate sees an unknown address, refuses, and the page shows no
+    report at all (no metrics: the KeyError 'Provider' this test used to hit)."""
+    from chatkit.web import identity
+
+    identity.use_test_identities(True)
+    yield
+    identity.use_test_identities(False)
+
+
+def test_session_page_against_the_local_server(local_env: None, local_visitor: None) -> None:
     import streamlit as st
     from streamlit.testing.v1 import AppTest
     from support import ROOT
@@ -121,7 +134,7 @@ def test_session_page_against_the_local_server(local_env: None) -> None:
     at.run()
     try:
         assert not at.exception, [e.value for e in at.exception]
-        meta = {m.label: m.value for m in at.metric}
+        meta = report_meta(at)
         assert (meta["Provider"], meta["Answer"]) == ("openai", "json_schema"), meta
         assert meta["Fact check"].endswith("finding(s)")
         shown = "\n".join(str(m.value) for m in at.markdown)
@@ -133,3 +146,17 @@ def test_session_page_against_the_local_server(local_env: None) -> None:
     finally:
         st.cache_data.clear()
         st.cache_resource.clear()
+
+
+def report_meta(at: Any) -> dict[str, Any]:
+    """The Session page's report metrics (Provider, Model, Answer, Fact check...), by label. A page
+    that shows no report fails with what it showed instead (its errors, warnings and notes): a bare
+    KeyError said nothing about why the report was missing."""
+    meta = {m.label: m.value for m in at.metric}
+    if "Provider" not in meta:
+        shown = {
+            kind: [str(e.value) for e in getattr(at, kind)]
+            for kind in ("error", "warning", "info", "exception")
+        }
+        pytest.fail(f"the Session page shows no report: metrics {sorted(meta)}; {shown}")
+    return meta

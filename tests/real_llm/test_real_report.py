@@ -47,8 +47,17 @@ def test_a_real_report_is_schema_valid_and_fact_checked(local_llm: LocalServer) 
     check = fact_check(body, session, diagnosis, [QUOTE])
     assert check.checked
     assert all(
-        f.message.startswith(("the report says", "the report's", "the report names")) for f in check.findings
+        f.message.startswith(
+            ("the report says", "the report's", "the report names", "removed", "the model said")
+        )
+        for f in check.findings
     )
     # after the fact check the advice carries the what-if number, whether the model quoted it or not
     assert any("36" in item for item in check.prevention)
-    assert check.prevention[: len(body.prevention)] == body.prevention
+    # the model's own advice comes first, less what the injection guard removed (a finding each)
+    removed = {f.field for f in check.findings if f.kind == "injection"}
+    kept = [p for i, p in enumerate(body.prevention) if f"prevention[{i}]" not in removed]
+    assert check.prevention[: len(kept)] == kept
+    assert check.body is not None and check.body.prevention == check.prevention
+    # the rate-limited seed is decided by its numbers (35 requests over 30): the shown category is the rules'
+    assert check.body.root_cause.category == diagnosis.category

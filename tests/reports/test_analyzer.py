@@ -227,9 +227,10 @@ def test_pseudonyms_are_restored_in_the_report(fake_llm, llm_settings):
     assert report.body.impact == "Customer cust_456 lost the conversation."
 
 
-def test_a_pseudonym_inside_a_url_stays_a_pseudonym_and_the_report_links_nothing(fake_llm, llm_settings):
+def test_a_url_built_from_a_pseudonym_is_removed_and_the_real_id_goes_nowhere(fake_llm, llm_settings):
     """A model steered by the data builds a URL from the pseudonym: restoring it there would send the
-    real customer id to whoever owns the host; in plain text it is restored as usual."""
+    real customer id to whoever owns the host. The injection guard removes the sentence and the item
+    carrying it (a finding says so); in plain text the pseudonym is restored as usual."""
     analyzer = llm_analyzer(llm_settings())
     analyzer.analyze(SEED, use_cache=False)
     alias = re.search(r"cust_[0-9a-f]{8}", fake_llm.completions[-1].messages[1]["content"]).group(0)
@@ -237,12 +238,15 @@ def test_a_pseudonym_inside_a_url_stays_a_pseudonym_and_the_report_links_nothing
     impact = f"Customer {alias} lost it. ![status]({leak}) [Sign in](http://127.0.0.1:9/login?c={alias})"
     fake_llm.push(fk.good_json(fk.report_dict(impact=impact, prevention=[f"See <{leak}>"])))
     report = analyzer.analyze(SEED, use_cache=False)
-    assert report.body.impact.startswith("Customer cust_456 lost it.")
-    assert leak in report.body.impact and f"login?c={alias}" in report.body.impact
-    assert "c=cust_456" not in report.body.model_dump_json()
+    assert report.body.impact == "Customer cust_456 lost it."
+    assert not any("leak.png" in item for item in report.body.prevention)
+    removed = {f.field for f in report.fact_check.findings if f.kind == "injection"}
+    assert removed == {"impact", "prevention[0]"}
+    dumped = report.model_dump_json()
+    assert "c=cust_456" not in dumped and "leak.png" not in dumped  # nor in the findings' quotes
     html = MarkdownIt("commonmark").render(render_report_markdown(report))
     assert "<img" not in html and "href=" not in html
-    assert "cust_456" in html and "leak.png" in html  # the URL stays visible, as code
+    assert "cust_456" in html
 
 
 def test_pseudonymization_can_be_turned_off(fake_llm, llm_settings):

@@ -179,10 +179,23 @@ def test_known_ids_from_the_caller_pass() -> None:
     assert fact_check(report, session, diagnose(session), (), known_ids=["cksess_777"]).ok
 
 
-def test_a_wrong_category() -> None:
+def test_a_wrong_category_the_numbers_decide_is_replaced_by_the_rules() -> None:
     result = check(body(category=Category.ttl_expired, summary="The session expired."))
-    assert messages(result) == ["the report says ttl_expired; the rules say rate_limited"]
+    assert messages(result) == [
+        "the model said ttl_expired; the data says rate_limited (35 requests vs limit 30: 117 % of the "
+        "limit (5 over)): the rules' category is shown"
+    ]
     assert result.findings[0].kind == "category"
+    assert result.body is not None and result.body.root_cause.category == Category.rate_limited
+
+
+def test_a_wrong_category_against_a_verdict_from_words_is_flagged_and_kept() -> None:
+    words = ChatKitSession.model_validate(
+        {"id": "cksess_w", "status": "cancelled", "reason": "Rate limit exceeded"}
+    )
+    result = check(body(category=Category.ttl_expired, summary="The session expired.", evidence=()), words)
+    assert messages(result) == ["the report says ttl_expired; the rules say rate_limited"]
+    assert result.body is not None and result.body.root_cause.category == Category.ttl_expired
 
 
 def test_a_category_named_in_the_summary() -> None:

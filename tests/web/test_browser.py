@@ -607,7 +607,9 @@ def test_hostile_llm_answers_fetch_and_link_nothing(
         shot(page, "hostile_6_session_llm")
         assert_nothing_points_at(page, listener, "session (LLM)")
         shown = page.locator("[data-testid='stMain']").inner_text()
-        assert f"c={alias}" in shown, "the URL is shown, inert, with the pseudonym the model wrote"
+        # the injection guard removed every item and sentence carrying a URL, and says so in the fact check
+        assert f"c={alias}" not in shown, "a URL the model built from the pseudonym is not shown"
+        assert "it carries a URL no fact has" in shown
 
         # An unstructured answer: shown in a fence the answer cannot break out of.
         fake_llm.push(fk.text(hostile), fk.text(hostile))
