@@ -239,10 +239,13 @@ def test_the_same_crafted_requests_from_an_admin_work_and_name_the_admin() -> No
     at = crafted("import", f"import_data.delete_dataset(ctx, {dataset_id!r})", BOB, ds=dataset_id)
     no_failure(at)
     assert store().dataset_info(dataset_id) is None
-    assert [r[:2] for r in rows(dataset_id=dataset_id)] == [
+    # The embedded worker may already be running the queued job; its rows name bob too (the job's
+    # requester), so only the two requests' own rows are compared.
+    assert [r[:2] for r in rows(dataset_id=dataset_id) if r[1] in ("batch", "delete")] == [
         ("bob@example.com", "batch"),
         ("bob@example.com", "delete"),
     ]
+    assert {r[0] for r in rows(dataset_id=dataset_id)} == {"bob@example.com"}
 
 
 def test_an_admin_pins_and_deletes_in_the_ui_and_the_audit_page_answers_who_did_it() -> None:
