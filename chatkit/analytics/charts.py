@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from chatkit.analytics.frame import CATEGORIES, ENDED_CATEGORIES, MISSING_LABEL, counts_by, counts_over_time
+from chatkit.analytics.frame import CATEGORIES, ENDED_CATEGORIES, MISSING_LABEL, counts_over_time
 from chatkit.domain.text import plotly_text
 
 CATEGORY_COLORS: dict[str, str] = {
@@ -159,19 +159,23 @@ def requests_vs_limit(frame: pd.DataFrame) -> go.Figure:
 def utilization_by_workflow(frame: pd.DataFrame) -> go.Figure:
     """Utilization (% of the limit) per workflow as box plots, with a line at 100 %."""
     title = "Utilization of the rate limit by workflow"
-    rows = frame[frame["utilization"].notna()]
+    # Only the three columns drawn: taking every column of a million rows cost a tenth of a second.
+    rows = frame.loc[frame["utilization"].notna(), ["workflow_id", "utilization", "session_id"]]
     if rows.empty:
         return empty_figure(
             title,
             "No session has a utilization: it needs current_requests and a limit above 0.",
         )
     workflows = rows["workflow_id"].astype("string").fillna(MISSING_LABEL)
-    percent = rows["utilization"].astype("float64") * 100
+    percent = rows["utilization"].astype("float64").to_numpy() * 100
+    # Rows grouped by workflow in one sort, not one comparison of every row per workflow.
+    codes, names = pd.factorize(workflows, sort=True)
+    order = np.argsort(codes, kind="stable")
+    groups = np.split(order, np.flatnonzero(np.diff(codes[order])) + 1)
     fig = go.Figure()
     large = len(rows) > WEBGL_THRESHOLD
-    for name in sorted(workflows.unique()):
-        mask = (workflows == name).to_numpy()
-        values = percent[mask].to_numpy()
+    for name, at in zip(names, groups, strict=True):
+        values = percent[at]
         if large:
             # Precomputed quartiles keep the spec small for big data sets (no per-point payload).
             q1, median, q3 = np.percentile(values, [25, 50, 75])
@@ -189,7 +193,7 @@ def utilization_by_workflow(frame: pd.DataFrame) -> go.Figure:
                 )
             )
         else:
-            ids = rows.loc[mask, "session_id"].astype(str).to_numpy(dtype=object)
+            ids = rows["session_id"].iloc[at].astype(str).to_numpy(dtype=object)
             fig.add_trace(
                 go.Box(
                     y=values,
@@ -264,13 +268,29 @@ def top_cancellations(frame: pd.DataFrame, by: str = "workflow_id", top: int = 1
     title = f"Top {noun} by cancellations"
     if by not in frame.columns:
         return empty_figure(title, f"The sessions table has no column {by!r}.")
-    ended = frame[frame["category"].isin(ENDED_CATEGORIES)]
-    if ended.empty:
+    keys = frame[by].astype("string").fillna(MISSING_LABEL)
+    # One count per (key, category) serves both the ranking and the bars: a crosstab of every
+    # ended session cost a second at 1,000,000 sessions.
+    counted = (
+        pd.DataFrame({by: keys, "category": frame["category"]})
+        .groupby([by, "category"], sort=False, observed=True, dropna=False)
+        .size()
+        .unstack("category", fill_value=0)
+    )
+    counts = counted.reindex(columns=CATEGORIES, fill_value=0)
+    ranked = pd.DataFrame(
+        {
+            by: counts.index.astype(str),
+            "count": counted.sum(axis=1).to_numpy(),
+            "cancellations": counts[ENDED_CATEGORIES].sum(axis=1).to_numpy(),
+        }
+    )
+    if not ranked["cancellations"].any():
         return empty_figure(title, "No ended (cancelled or expired) sessions to count.")
-    ranked = counts_by(frame, by)  # the same ranking (and tie-breaks) as the summary tables
+    # The same ranking (and tie-breaks) as the summary tables (`frame.counts_by`).
+    ranked = ranked.sort_values(["cancellations", "count", by], ascending=[False, False, True])
     order = ranked.loc[ranked["cancellations"] > 0, by].head(top).tolist()
-    keys = ended[by].astype("string").fillna(MISSING_LABEL)
-    table = pd.crosstab(keys, ended["category"].astype(str)).reindex(
+    table = counts.reindex(
         index=order[::-1],  # horizontal bars draw bottom-up: biggest on top
         columns=ENDED_CATEGORIES,
         fill_value=0,
