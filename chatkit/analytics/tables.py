@@ -182,13 +182,14 @@ MAX_POINTS = 20_000
 POINT_CHARTS = ("requests_vs_limit", "ttl_vs_time_to_end")
 
 
-def drawn_rows(df: pd.DataFrame, limit: int = MAX_POINTS) -> pd.DataFrame:
+def drawn_rows(df: pd.DataFrame, limit: int | None = None) -> pd.DataFrame:
     """All rows when they fit; else every ended session (sampled if even those do not fit), topped
     up with a sample of active ones. Deterministic, so a rerun draws the same dots.
 
     Positions are chosen with numpy and the frame is taken once: at 1,000,000 sessions, taking the
     ended rows and the rest as frames of their own (every column) cost most of a second per chart.
     """
+    limit = MAX_POINTS if limit is None else limit  # read when called: the page's caption reads it too
     if len(df) <= limit:
         return df
     ended = df["category"].isin(frame.ENDED_CATEGORIES).to_numpy(dtype=bool)
@@ -269,13 +270,14 @@ TABLE_COLUMNS = [
 ]
 
 
-def session_rows(df: pd.DataFrame, limit: int = TABLE_LIMIT) -> pd.DataFrame:
+def session_rows(df: pd.DataFrame, limit: int | None = None) -> pd.DataFrame:
     """The session table: at most `limit` rows, worst first, then newest; utilization to 2 places.
 
     Ties keep the frame's order; a missing severity or creation time sorts last. The order is
     computed on two integer keys and only the rows shown are taken: sorting the whole frame (every
     column of 1,000,000 rows) to show a thousand of them was most of the table's cost.
     """
+    limit = TABLE_LIMIT if limit is None else limit
     # `severity` is an ordered categorical (info < warning < critical); code -1 is missing.
     codes = df["severity"].cat.codes.to_numpy(dtype="int64")
     worst_first = np.where(codes < 0, np.iinfo("int64").max, -codes)
