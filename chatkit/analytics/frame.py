@@ -222,16 +222,23 @@ def counts_over_time(frame: pd.DataFrame, freq: str = "h") -> pd.DataFrame:
     frequency such as "h", "D" or "15min". Sessions without any time are left out.
     """
     freq = {"H": "h", "d": "D"}.get(freq, freq)
-    ended = frame[_ended(frame)]
-    when = event_time(ended)
-    known = when.notna()
+    # Only the three columns needed are taken (not every column of the ended rows), and counted
+    # with a groupby on the categorical: at 1,000,000 sessions the crosstab of text cost a second.
+    when = event_time(frame)
+    known = (_ended(frame) & when.notna()).to_numpy(dtype=bool)
     if not known.any():
         return pd.DataFrame(
             {"time": pd.Series([], dtype="datetime64[ns, UTC]")}
             | {c: pd.Series([], dtype="int64") for c in ENDED_CATEGORIES}
         )
     buckets = when[known].dt.floor(freq)
-    table = pd.crosstab(buckets, ended.loc[known, "category"].astype(str))
+    table = (
+        pd.DataFrame({"time": buckets, "category": frame["category"][known]})
+        .groupby(["time", "category"], observed=True)
+        .size()
+        .unstack("category", fill_value=0)
+    )
+    table.columns = table.columns.astype(str)
     full = pd.date_range(buckets.min(), buckets.max(), freq=freq, name="time")
     table = table.reindex(index=full, columns=ENDED_CATEGORIES, fill_value=0).astype("int64")
     table.columns.name = None

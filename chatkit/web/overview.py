@@ -81,8 +81,8 @@ def chart(ctx: PageContext, name: str, title: str, caption: str, **options: Any)
         count = int(kpis(ctx).get("sessions") or 0)
         if count > tables.MAX_POINTS:
             caption += (
-                f" Drawn from {tables.MAX_POINTS:,} of the {count:,} sessions (every ended one first); "
-                "filter to see them all."
+                f" Showing {tables.MAX_POINTS:,} of {count:,} sessions (every ended one first, the rest "
+                "a fixed sample); filter to see them all."
             )
     chart_title(title, caption)
     return chart_figure(ctx, name, title, **options)
@@ -99,8 +99,13 @@ def session_table(ctx: PageContext, picks: Sequence[tables.ChartPick | None], fr
             + ", ".join(f"**{p.title}** ({len(p.values):,})" for p in active)
             + ". Double-click a chart to clear its selection."
         )
-    more = f" (the {tables.TABLE_LIMIT:,} most severe shown)" if total > tables.TABLE_LIMIT else ""
-    st.caption(f"{total:,} sessions{more}. Select a row to open its session.")
+    counted = (
+        f"Showing {len(table):,} of {total:,} sessions: the most severe, then the newest; filter or "
+        "select on a chart to narrow them"
+        if len(table) < total
+        else f"{total:,} sessions"
+    )
+    st.caption(f"{counted}. Select a row to open its session.")
     event = st.dataframe(
         tables.download_safe(table),  # rows are read back from `table`, with the ids as they are
         key="ov_table",

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import pandas as pd
 
-from chatkit.analytics import tables
-from chatkit.analytics.frame import ENDED_CATEGORIES, sessions_frame
+from chatkit.analytics import charts, tables
+from chatkit.analytics.frame import ENDED_CATEGORIES, SEVERITIES, sessions_frame
 from chatkit.analytics.tables import (
     JOB_RESULT_COLUMNS,
+    MAX_POINTS,
+    POINT_CHARTS,
     TABLE_COLUMNS,
+    TABLE_LIMIT,
     chart_pick,
     default_dataset_name,
     demoted,
@@ -179,6 +182,38 @@ def test_session_rows_are_worst_first_capped_and_rounded() -> None:
     assert severities == sorted(severities, reverse=True)
     assert (rows["utilization"].dropna() == rows["utilization"].dropna().round(2)).all()
     assert len(session_rows(df)) == len(df)
+
+
+def large_frame(rows: int = 25_000) -> pd.DataFrame:
+    """The sample frame repeated to `rows` rows, each with an id of its own."""
+    small = sample_frame()
+    df = pd.concat([small] * (rows // len(small) + 1), ignore_index=True).head(rows)
+    return df.assign(session_id=pd.array([f"s{i}" for i in range(rows)], dtype="string"))
+
+
+def test_a_large_frame_draws_at_most_the_cap_and_lists_the_worst_newest_first() -> None:
+    df = large_frame()
+    for name in POINT_CHARTS:
+        figure = getattr(charts, name)(drawn_rows(df))
+        markers = [t for t in figure.data if t.mode == "markers"]
+        drawn = sum(len(t.x) for t in markers)
+        assert 0 < drawn <= MAX_POINTS < len(df)
+    rows = session_rows(df)
+    assert len(rows) == TABLE_LIMIT < len(df)
+    # The same rows, in the same order, as a stable sort of the whole frame would give.
+    expected = df.sort_values(["severity", "created_at"], ascending=[False, False], kind="stable")
+    assert rows["session_id"].tolist() == expected["session_id"].head(TABLE_LIMIT).tolist()
+
+
+def test_session_rows_put_missing_times_after_known_ones_of_the_same_severity() -> None:
+    df = sample_frame(60)
+    df = df.assign(severity=pd.Categorical(["warning"] * 60, categories=SEVERITIES, ordered=True))
+    df.loc[df.index[:5], "created_at"] = pd.NaT
+    missing = int(df["created_at"].isna().sum())
+    rows = session_rows(df)
+    known = len(df) - missing
+    assert rows["created_at"].tail(missing).isna().all() and rows["created_at"].head(known).notna().all()
+    assert rows["created_at"].head(known).is_monotonic_decreasing
 
 
 def test_what_if_bounds_start_at_todays_median_and_reach_past_what_was_seen() -> None:

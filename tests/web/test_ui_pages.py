@@ -16,7 +16,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 from support import ROOT
 
-from chatkit.analytics import charts
+from chatkit.analytics import charts, tables
 from chatkit.domain import sample
 from chatkit.domain.models import ChatKitSession, SessionReport
 from chatkit.domain.rules import diagnose
@@ -318,6 +318,23 @@ def test_charts_carry_the_filtered_data() -> None:
         for item in trace.get("customdata") or []
     }
     assert ids and ids <= shown
+
+
+def test_large_data_sets_draw_and_list_a_bounded_share_and_say_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The caps as a 1,000,000-session data set meets them, scaled down to the sample's size.
+    monkeypatch.setattr(tables, "MAX_POINTS", 50)
+    monkeypatch.setattr(tables, "TABLE_LIMIT", 30)
+    saved_sample()
+    at = open_page(PAGE_FILES["overview"])
+    no_failure(at)
+    specs = [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+    for spec in (specs[0], specs[2]):  # requests vs limit, TTL vs time to end
+        markers = [t for t in spec["data"] if t.get("mode") == "markers"]
+        assert markers and sum(len(t["x"]) for t in markers) <= 50
+    captions = texts(at, "caption")
+    assert sum(f"Showing 50 of {SAMPLE_N:,} sessions" in c for c in captions) == 2
+    assert len(sessions_table(at)) == 30
+    assert any(c.startswith(f"Showing 30 of {SAMPLE_N:,} sessions") for c in captions)
 
 
 def test_the_time_chart_buckets_per_day_and_a_widget_rerun_recomputes_only_what_changed(
