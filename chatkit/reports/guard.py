@@ -154,6 +154,15 @@ def ruled_out(category: Category, session: ChatKitSession, diagnosis: Diagnosis)
     return False
 
 
+def unsupported(category: Category, session: ChatKitSession, diagnosis: Diagnosis) -> bool:
+    """Whether the model names a cause the rules could not determine and the data cannot show: its
+    numbers or API fields are missing (undet_bare: no counts, no times). The honest verdict is then
+    the rules' "undetermined — add field X", not the model's guess."""
+    if diagnosis.category != Category.undetermined or category == Category.undetermined:
+        return False
+    return not decided_by_numbers(session, diagnosis.model_copy(update={"category": category}))
+
+
 class _Rules:
     """What this session's report may and may not carry."""
 
@@ -260,9 +269,15 @@ def guard(
     category = body.root_cause.category
     wrong_category: re.Pattern[str] | None = None
     if category != diagnosis.category and (
-        decided_by_numbers(session, diagnosis) or ruled_out(category, session, diagnosis)
+        decided_by_numbers(session, diagnosis)
+        or ruled_out(category, session, diagnosis)
+        or unsupported(category, session, diagnosis)
     ):
-        numbers = next(iter(_rule_lines(diagnosis)), "") or f"the rules say {diagnosis.category.value}"
+        numbers = next(iter(_rule_lines(diagnosis)), "") or (
+            f"missing {', '.join(diagnosis.missing_fields)}"
+            if diagnosis.missing_fields
+            else f"the rules say {diagnosis.category.value}"
+        )
         found.append(
             GuardFinding(
                 "category",

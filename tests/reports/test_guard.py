@@ -13,7 +13,7 @@ from chatkit.domain.models import Category, ChatKitSession, SessionReport
 from chatkit.domain.rules import diagnose
 from chatkit.llm.provider import OpenAICompatibleProvider
 from chatkit.reports.analyzer import ChatKitAnalyzer, offline_body, render_report_markdown
-from chatkit.reports.guard import decided_by_numbers, guard, ruled_out
+from chatkit.reports.guard import decided_by_numbers, guard, ruled_out, unsupported
 
 GOLDEN = Path(__file__).parents[2] / "bench" / "golden" / "cases.jsonl"
 CASES = {
@@ -242,9 +242,33 @@ def test_a_model_category_the_numbers_exclude_gives_way_to_the_rules_even_when_t
         "the model said rate_limited; the data says undetermined (10 requests vs limit 30: 33 % of the "
         "limit (20 under)): the rules' category is shown"
     ]
-    # with no numbers at all (undet_bare) nothing excludes it: the model's category stays, flagged
+    # with no numbers at all (undet_bare) nothing excludes it, but nothing supports it either
     bare = ChatKitSession.model_validate(session("undet_bare"))
     assert not ruled_out(Category.rate_limited, bare, diagnose(bare))
+    assert unsupported(Category.rate_limited, bare, diagnose(bare))
+
+
+@pytest.mark.parametrize(
+    ("case", "said"),
+    [
+        ("undet_bare", Category.rate_limited),  # the 1.5B model's answers in the eval
+        ("undet_no_status", Category.rate_limited),
+        ("api_sparse_cancelled", Category.ttl_expired),
+    ],
+)
+def test_a_cause_the_data_cannot_show_gives_way_to_undetermined(case: str, said: Category) -> None:
+    """The rules found nothing and the numbers a model's cause needs are missing: its guess is not
+    shown as the cause; the finding names the fields to add."""
+    s = ChatKitSession.model_validate(session(case))
+    d = diagnose(s)
+    assert d.category == Category.undetermined and d.missing_fields
+    body = offline_body(s, d).model_copy(deep=True)
+    body.root_cause.category = said
+    shown, found = guard(body, s, d)
+    assert shown.root_cause.category == Category.undetermined
+    assert [f.kind for f in found] == ["category"]
+    assert found[0].message.startswith(f"the model said {said.value}; the data says undetermined (")
+    assert d.missing_fields[0] in found[0].message or d.evidence[0] in found[0].message
 
 
 def test_our_prompt_repeated_as_advice_is_removed_but_its_words_in_prose_are_not():
