@@ -18,6 +18,7 @@ import streamlit as st
 
 from chatkit.analytics import frame
 from chatkit.domain.access import AccessDenied, Action, Identity, Policy, Role, allowed, may, require, role_of
+from chatkit.domain.text import markdown_text
 from chatkit.reports.analyzer import ChatKitAnalyzer
 from chatkit.services import Services
 from chatkit.settings import Settings, load_settings
@@ -226,7 +227,7 @@ def enforce(access: Access, action: Action, store: Store, *, dataset_id: str | N
             detail=f"{action.value}: {denied.reason}",
             dataset_id=dataset_id,
         )
-        st.error(f"Not allowed: {denied.reason}.", icon=":material/block:")
+        st.error(f"Not allowed: {markdown_text(denied.reason)}.", icon=":material/block:")
         st.stop()
 
 
