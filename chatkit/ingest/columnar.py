@@ -6,7 +6,7 @@ bytes as their chunk comes) with every cell as text, and each column is checked 
 path would accept without a word. A row whose every cell is *plain* (an id, a known status, a whole
 number, an ISO-8601 UTC time or epoch seconds/milliseconds, text without edge whitespace, ...) becomes
 columns directly; any other row (a bad count, an unreadable date, a ragged row, odd whitespace, a
-`NaN`) is rebuilt as cells and takes today's row path (`csv_reader._row_record` → `validate_one`), so
+`NaN`) is rebuilt as cells and takes today's row path (`csv_reader.row_record` → `validate_one`), so
 its errors are today's, word for word. Files the fast path does not cover (not CSV, quoted header,
 unknown columns, NUL bytes, quoted newlines together with ragged rows) go through today's importer
 whole. The lifecycle merge is a group-by over the rows whose id repeats, with the README's rule.
@@ -495,21 +495,7 @@ class _CsvColumns:
         parsed.rows += 1
         self.slow += 1
         location = f"row {row_number}"
-        width = len(self.header)
-        if len(row) != width:
-            what = "more" if len(row) > width else "fewer"
-            hint = " (an unquoted comma inside a value?)" if len(row) > width else ""
-            parsed.error(
-                f"this row has {len(row)} cells but the header has {width} columns: {what} cells "
-                f"than columns{hint}; the row was skipped",
-                location,
-            )
-            return
-        if max(map(len, row)) > self.max_field_bytes // 4 and csv_reader._oversized(
-            row, self.header, parsed, location, self.max_field_bytes
-        ):
-            return
-        record = csv_reader._row_record(row, self.columns, parsed, location)
+        record = csv_reader.row_record(row, self.header, self.columns, parsed, location, self.max_field_bytes)
         if record is None:
             return
         parsed.added += 1

@@ -103,7 +103,6 @@ def parse_csv(text: str, parsed: Parsed, max_field_bytes: int = DEFAULT_MAX_FIEL
     columns = _plan_columns([cell.strip().lstrip("\ufeff") for cell in header], parsed)
     if columns is None:
         return
-    width = len(header)
     row_number = 1
     try:
         for row in reader:
@@ -112,27 +111,41 @@ def parse_csv(text: str, parsed: Parsed, max_field_bytes: int = DEFAULT_MAX_FIEL
                 continue
             parsed.rows += 1
             location = f"row {row_number}"
-            if len(row) != width:
-                what = "more" if len(row) > width else "fewer"
-                hint = " (an unquoted comma inside a value?)" if len(row) > width else ""
-                parsed.error(
-                    f"this row has {len(row)} cells but the header has {width} columns: {what} cells "
-                    f"than columns{hint}; the row was skipped",
-                    location,
-                )
-                continue
-            # A character is at most 4 UTF-8 bytes: a row of shorter cells needs no measuring.
-            if max(map(len, row)) > max_field_bytes // 4 and _oversized(
-                row, header, parsed, location, max_field_bytes
-            ):
-                continue
-            record = _row_record(row, columns, parsed, location)
+            record = row_record(row, header, columns, parsed, location, max_field_bytes)
             if record is not None:
                 parsed.add(record, location)
     except _CsvError as exc:
         parsed.error(f"the CSV cannot be read from here on: {clip(str(exc))}", f"row {row_number + 1}")
     if parsed.rows == 0 and not parsed.issues:
         parsed.warn("the CSV has a header row but no data rows")
+
+
+def row_record(
+    row: list[str],
+    header: list[str],
+    columns: list[_Column],
+    parsed: Parsed,
+    location: str,
+    max_field_bytes: int,
+) -> dict[str, Any] | None:
+    """One data row -> its record, or None with the row's error reported (a ragged row, an oversized
+    cell, a bad cell): the row path of both CSV readers, so their messages are the same words."""
+    width = len(header)
+    if len(row) != width:
+        what = "more" if len(row) > width else "fewer"
+        hint = " (an unquoted comma inside a value?)" if len(row) > width else ""
+        parsed.error(
+            f"this row has {len(row)} cells but the header has {width} columns: {what} cells "
+            f"than columns{hint}; the row was skipped",
+            location,
+        )
+        return None
+    # A character is at most 4 UTF-8 bytes: a row of shorter cells needs no measuring.
+    if max(map(len, row)) > max_field_bytes // 4 and _oversized(
+        row, header, parsed, location, max_field_bytes
+    ):
+        return None
+    return _row_record(row, columns, parsed, location)
 
 
 def _oversized(row: list[str], header: list[str], parsed: Parsed, location: str, limit: int) -> bool:
