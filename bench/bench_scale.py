@@ -286,7 +286,7 @@ def _columnar(path: str) -> dict[str, Any]:
         return result, facts_frame_from_columns(result.table)
 
     (result, frame), wall, cpu = _timed(run)
-    records_mb = sum(part.table.nbytes for part in result.records) / 2**20
+    records_mb = sum(len(part.blob) for part in result.records) / 2**20
     frame_mb = frame.memory_usage(deep=True).sum() / 2**20
     kept = result.table.nbytes / 2**20 + records_mb + frame_mb
     parquet, save_wall, save_cpu = _timed(lambda: frame_to_bytes(frame))

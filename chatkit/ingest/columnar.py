@@ -47,7 +47,7 @@ from chatkit.ingest import csv_reader, importer
 from chatkit.ingest.decode import DEFAULT_MAX_BYTES, decode
 from chatkit.ingest.importer import _sorted
 from chatkit.ingest.parsed import Parsed
-from chatkit.ingest.records import RecordsPart, csv_part, dump, json_part, row_number
+from chatkit.ingest.records import PackedRecords, RecordsPart, csv_part, dump, json_part, pack, row_number
 from chatkit.ingest.sniff import looks_jsonl, sniff
 from chatkit.ingest.stream import is_jsonl, plain_utf8, sniff_head
 from chatkit.ingest.validate import config_field, validate_one
@@ -168,7 +168,7 @@ class ColumnarImport:
     fast_rows: int = 0  # rows read as columns
     row_path_rows: int = 0  # rows that took today's row path (bad or unusual ones)
     fallback: str | None = None  # why the whole file took today's importer, if it did
-    records: list[RecordsPart] = field(default_factory=list)  # the raw records of every session
+    records: list[PackedRecords] = field(default_factory=list)  # the raw records of every session
     # Today's wording of a record's location, its row number in `{}` ("row {}", "line {}",
     # "$.data[{}]"): a JSON document's records keep theirs (`table_import`), the status history's source.
     where: str | None = None
@@ -269,7 +269,7 @@ def row_path_import(parsed: Parsed, kept: _KeepRecords, why: str) -> ColumnarImp
     if kept.ids:
         part = json_part(parsed.name, "json", kept.ids, kept.rows, kept.texts)
         located = part.table.append_column("location", pa.array(kept.locations, type=pa.string()))
-        records = [RecordsPart(part.file, part.kind, located)]
+        records = [pack(RecordsPart(part.file, part.kind, located))]
     return ColumnarImport(
         table=sessions_table(result.sessions),
         errors=result.errors,
@@ -316,7 +316,7 @@ class _CsvColumns:
         self.errors: list[ImportIssue] = []  # validation errors, in row order
         self.parts: list[pa.Table] = []
         self.slow_rows: list[dict[str, Any]] = []  # validated sessions of the row path
-        self.records: list[RecordsPart] = []  # the fast rows' cells, chunk by chunk
+        self.records: list[PackedRecords] = []  # the fast rows' cells, chunk by chunk
         self.slow_records: list[tuple[str, int, list[str]]] = []  # the row path's (id, row, cells)
         self.fast = self.slow = 0
         self._ragged_done = 0  # ragged rows taken so far (their numbers are not the valid rows')
@@ -476,16 +476,10 @@ class _CsvColumns:
             both = pa.table(arrays) if fast.size == n else pa.table(arrays).filter(pa.array(plain))
             self.parts.append(both.select([f.name for f in _WORK]).cast(_WORK))
             cells_kept = [both.column(f"c{i}") for i in range(len(self.columns))]
-            self.records.append(
-                csv_part(
-                    self.name,
-                    self.record_header,
-                    both.column("id"),
-                    both.column("row"),
-                    cells_kept,
-                    self.plain,
-                )
+            part = csv_part(
+                self.name, self.record_header, both.column("id"), both.column("row"), cells_kept, self.plain
             )
+            self.records.append(pack(part))
 
     def _row_path(self, row: list[str], row_number: int) -> None:
         """Today's loop body of `csv_reader.parse_csv` for one row (its messages, word for word)."""
@@ -512,7 +506,7 @@ class _CsvColumns:
             ids, rows, cells = zip(*self.slow_records, strict=True)
             columns = [pa.array(list(column), type=pa.string()) for column in zip(*cells, strict=True)]
             rows_part = csv_part(self.name, self.record_header, pa.array(ids), pa.array(rows), columns)
-            records = [*records, rows_part]
+            records = [*records, pack(rows_part)]
         done = _finish(self.parsed, self.errors, self.parts, self.slow_rows, self.fast, self.slow, "row")
         done.records = records
         return done

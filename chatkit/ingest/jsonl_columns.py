@@ -29,7 +29,7 @@ from chatkit.ingest.columnar import _MAX_S, _MIN_S, _TS, _WORK, ColumnarImport, 
 from chatkit.ingest.json_reader import jsonl_comments, parse_jsonl_line
 from chatkit.ingest.parsed import Parsed
 from chatkit.ingest.records import _SECRET_JSON_HINT as _HINT
-from chatkit.ingest.records import RecordsKind, RecordsPart, dump, json_part, json_text, row_number
+from chatkit.ingest.records import PackedRecords, RecordsKind, dump, json_part, json_text, pack, row_number
 from chatkit.ingest.validate import MAX_DEPTH, validate_one
 
 BLOCK_BYTES = 8 << 20  # lines are read this much at a time: Python objects stay a block's worth
@@ -134,7 +134,7 @@ class Reader:
         self.errors: list[ImportIssue] = []
         self.parts: list[pa.Table] = []
         self.slow_rows: list[dict[str, Any]] = []
-        self.records: list[RecordsPart] = []
+        self.records: list[PackedRecords] = []
         self.fast = self.slow = self.comments = 0
         self.line = ""
         self._slow_kept: list[tuple[str, int, str]] = []  # the line path's (id, line, text)
@@ -188,7 +188,8 @@ class Reader:
     def _flush_slow(self) -> None:
         if self._slow_kept:
             ids, rows, texts = zip(*self._slow_kept, strict=True)
-            self.records.append(json_part(self.name, self.kind, list(ids), list(rows), list(texts)))
+            part = json_part(self.name, self.kind, list(ids), list(rows), list(texts))
+            self.records.append(pack(part, self.where))
         self._slow_kept = []
 
     def _columns(self, records: list[_Record], numbers: list[int], lines: list[bytes]) -> list[int]:
@@ -234,15 +235,9 @@ class Reader:
         self.fast += work.num_rows
         self.parsed.rows += work.num_rows
         self.parsed.added += work.num_rows
-        self.records.append(
-            json_part(
-                self.name,
-                self.kind,
-                work.column("id"),
-                work.column("row"),
-                _kept_texts(records, lines, compact=self.kind != "jsonl"),
-            )
-        )
+        texts = _kept_texts(records, lines, compact=self.kind != "jsonl")
+        part = json_part(self.name, self.kind, work.column("id"), work.column("row"), texts)
+        self.records.append(pack(part, self.where))
         return late
 
 

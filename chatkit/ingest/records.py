@@ -13,19 +13,26 @@ kind, as Arrow columns (the file's size, not ten times it as Python objects):
 
 Only records that yielded a session are kept. A session with a lifecycle (several records of one id)
 has several rows, possibly in several parts; parts are in reading order, rows inside a part too.
+
+A reader packs each chunk's part as soon as it is read (`pack` → `PackedRecords`: zstd parquet, the
+form the store saves as it is): the raw records are the size of the file as columns, 5-20x less
+packed, and an import holds them beside its session table until it is saved (issue 8's memory aim).
+`PackedRecords.unpack(ids)` reads back only the row groups that hold those ids.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from chatkit.domain.secrets import redact_value, strip_secrets
 from chatkit.ingest import csv_reader
@@ -70,6 +77,65 @@ class RecordsPart:
             return
         for session_id, row, text in zip(ids, rows, self.table.column("text").to_pylist(), strict=True):
             yield session_id, row, json.loads(text)
+
+
+# Row groups of this many records: a lookup of a few ids reads the id column, then only the row
+# groups that hold them.
+_ROW_GROUP = 16_384
+_META = b"chatkit.records"
+
+
+@dataclass(frozen=True)
+class PackedRecords:
+    """A `RecordsPart` as zstd parquet, its file, kind and header in the metadata: the bytes the store
+    keeps (`blob`), and what an import holds until then."""
+
+    blob: bytes
+    file: str
+    kind: RecordsKind
+    header: list[str] | None
+    rows: int
+
+    @classmethod
+    def from_blob(cls, blob: bytes) -> PackedRecords:
+        """A stored part (the metadata and row count are read from the parquet footer only)."""
+        file = pq.ParquetFile(io.BytesIO(blob))
+        meta = json.loads(file.schema_arrow.metadata[_META])
+        return cls(blob, meta["file"], meta["kind"], meta["header"], file.metadata.num_rows)
+
+    def unpack(self, session_ids: Collection[str] | None = None) -> RecordsPart:
+        """All the rows, or those of `session_ids` (read from the row groups that hold them only)."""
+        file = pq.ParquetFile(io.BytesIO(self.blob))
+        if session_ids is None:
+            table = file.read()
+        else:
+            wanted = pa.array(list(session_ids), type=pa.string())
+            at = np.flatnonzero(pc.is_in(file.read(columns=["session_id"]).column(0), value_set=wanted))
+            sizes = [file.metadata.row_group(i).num_rows for i in range(file.num_row_groups)]
+            groups = np.unique(np.searchsorted(np.cumsum(sizes), at, side="right")).tolist()
+            table = file.read_row_groups(groups) if groups else file.schema_arrow.empty_table()
+            table = table.filter(pc.is_in(table.column("session_id"), value_set=wanted))
+        return RecordsPart(self.file, self.kind, table.replace_schema_metadata(None), self.header)
+
+
+def pack(part: RecordsPart, where: str | None = None) -> PackedRecords:
+    """A part as parquet in reading order. `where` is a JSON document's location pattern (`$.data[{}]`):
+    its records keep their locations, since a row number alone does not say which list it was in.
+
+    Not sorted by id: `unpack` finds ids without, and a sorted copy would be alive beside the part."""
+    table = part.table
+    if part.kind == "json" and where is not None and "{}" in where and "location" not in table.column_names:
+        located = [where.format(row) for row in table.column("row").to_pylist()]
+        table = table.append_column("location", pa.array(located, type=pa.string()))
+    meta = {"file": part.file, "kind": part.kind, "header": part.header}
+    buffer = io.BytesIO()
+    pq.write_table(
+        table.replace_schema_metadata({_META: json.dumps(meta).encode()}),
+        buffer,
+        compression="zstd",
+        row_group_size=_ROW_GROUP,
+    )
+    return PackedRecords(buffer.getvalue(), part.file, part.kind, part.header, table.num_rows)
 
 
 def json_text(line: str, record: Any) -> str:

@@ -1,7 +1,7 @@
 """The default import's result: one session table and the raw records, sessions built on demand.
 
 `columnar.import_columnar` reads one file into a `TABLE_SCHEMA` table (one row per session, the
-lifecycle merged inside the file) and the raw records behind it (`RecordsPart`). `combine` makes one
+lifecycle merged inside the file) and the raw records behind it (`PackedRecords`). `combine` makes one
 import of several files: an id seen in more than one file is one session (today's `import_files`
 merges lifecycles across files), so those few sessions are rebuilt from all their records by
 today's row path and replace their per-file rows, with their conflict and configuration warnings.
@@ -15,7 +15,6 @@ calls it to build one session's object from a saved data set.
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +39,7 @@ from chatkit.ingest.decode import DEFAULT_MAX_BYTES
 from chatkit.ingest.importer import _sorted, read_paths
 from chatkit.ingest.messages import over_total
 from chatkit.ingest.parsed import Parsed
-from chatkit.ingest.records import RecordsPart
+from chatkit.ingest.records import PackedRecords, RecordsPart
 from chatkit.ingest.validate import config_field, validate_one
 
 _WORDS = {"csv": "row", "jsonl": "line"}
@@ -118,14 +117,14 @@ class TableImport(ImportResult):
     tests), `sessions_for` only some."""
 
     _table: pa.Table = PrivateAttr()
-    _records: list[RecordsPart] = PrivateAttr(default_factory=list)
+    _records: list[PackedRecords] = PrivateAttr(default_factory=list)
 
     @property
     def table(self) -> pa.Table:
         return self._table
 
     @property
-    def records(self) -> list[RecordsPart]:
+    def records(self) -> list[PackedRecords]:
         return self._records
 
     @property
@@ -149,7 +148,7 @@ class TableImport(ImportResult):
 
 def table_import(
     table: pa.Table,
-    records: list[RecordsPart],
+    records: list[PackedRecords],
     errors: list[ImportIssue],
     warnings: list[ImportIssue],
     files: list[str],
@@ -172,7 +171,7 @@ def combine(imports: Sequence[ColumnarImport]) -> TableImport:
     """One import of several files' columnar imports, lifecycles merged across files."""
     files = list(dict.fromkeys(name for part in imports for name in part.files))
     order = {name: index for index, name in enumerate(files)}
-    records = [_located(part, imported.where) for imported in imports for part in imported.records]
+    records = [part for imported in imports for part in imported.records]
     errors = _sorted([issue for imported in imports for issue in imported.errors], order)
     warnings = [issue for imported in imports for issue in imported.warnings]
     rows_read = sum(imported.rows_read for imported in imports)
@@ -183,18 +182,8 @@ def combine(imports: Sequence[ColumnarImport]) -> TableImport:
     return table_import(table, records, errors, _sorted(warnings, order), files, rows_read)
 
 
-def _located(part: RecordsPart, where: str | None) -> RecordsPart:
-    """A JSON document's part with each record's location (`$.data[4]`: its row number alone does not
-    say which list it was in); CSV and JSONL locations are their row and line numbers."""
-    if part.kind != "json" or where is None or "location" in part.table.column_names:
-        return part
-    rows = part.table.column("row").to_pylist()
-    located = pa.array([where.format(row) for row in rows], type=pa.string())
-    return replace(part, table=part.table.append_column("location", located))
-
-
 def _merge_across_files(
-    table: pa.Table, records: list[RecordsPart], warnings: list[ImportIssue]
+    table: pa.Table, records: list[PackedRecords], warnings: list[ImportIssue]
 ) -> tuple[pa.Table, list[ImportIssue]]:
     """Rows of one id from several files → the one session today's merge makes of all its records.
 
@@ -233,23 +222,21 @@ def _merge_across_files(
     return table, kept + merge_warnings + config
 
 
-def sessions_from_records(parts: Sequence[RecordsPart], ids: Collection[str] | None) -> list[ChatKitSession]:
+def sessions_from_records(
+    parts: Sequence[PackedRecords], ids: Collection[str] | None
+) -> list[ChatKitSession]:
     """The sessions of `ids` (all when None) built from their raw records, as today's importer does."""
     return _rebuild(parts, ids)[0]
 
 
 def _rebuild(
-    parts: Sequence[RecordsPart], ids: Collection[str] | None
+    packed: Sequence[PackedRecords], ids: Collection[str] | None
 ) -> tuple[list[ChatKitSession], list[ImportIssue], dict[str, Origin]]:
-    files = {name: index for index, name in enumerate(dict.fromkeys(part.file for part in parts))}
-    wanted = pa.array(sorted(set(ids)), type=pa.string()) if ids is not None else None
+    files = {name: index for index, name in enumerate(dict.fromkeys(part.file for part in packed))}
+    wanted = sorted(set(ids)) if ids is not None else None
     found: list[tuple[int, int, int, ChatKitSession, Origin]] = []
-    for part in parts:
-        if wanted is not None:
-            table = part.table.filter(pc.is_in(part.table.column("session_id"), value_set=wanted))
-            if table.num_rows == 0:
-                continue
-            part = replace(part, table=table)
+    for one in packed:
+        part = one.unpack(wanted)
         for (_, row, record), location in zip(part.records(), _locations(part), strict=True):
             origin = (part.file, location)
             session = validate_one(record, origin, [])

@@ -15,20 +15,17 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 from collections.abc import Sequence
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from chatkit.analytics.facts import facts_frame_from_columns
 from chatkit.analytics.frame import FRAME_COLUMNS, empty_frame, sessions_frame
 from chatkit.domain import rules as diagnostics
 from chatkit.domain.models import ChatKitSession
-from chatkit.ingest.records import RecordsPart
+from chatkit.ingest.records import PackedRecords
 from chatkit.ingest.table_import import TableImport, sessions_from_records
 from chatkit.store import Store
 from chatkit.store.dataset_tables import RECORDS_PREFIX, TABLE_VERSION
@@ -116,8 +113,8 @@ def save_dataset(
 def _save_import(store: Store, name: str, result: TableImport, source_files: Sequence[str]) -> str:
     """The import's facts frame, session table and records as blobs; the id hashes the records (the
     same files give the same id), kept apart from the id of session rows by a prefix."""
-    records = [records_to_bytes(part) for part in _by_file(result.records)]
-    digest = hashlib.sha256(b"records-1")
+    records = [part.blob for part in result.records]  # packed by the reader, chunk by chunk
+    digest = hashlib.sha256(b"records-2")
     for blob in records:
         digest.update(hashlib.sha256(blob).digest())
     dataset_id = digest.hexdigest()[:16]
@@ -132,57 +129,12 @@ def _save_import(store: Store, name: str, result: TableImport, source_files: Seq
     return dataset_id
 
 
-def _by_file(parts: Sequence[RecordsPart]) -> list[RecordsPart]:
-    """One part per file and kind (a reader gives one per chunk): fewer, better-compressed blobs."""
-    groups: dict[tuple[str, str, tuple[str, ...] | None], list[RecordsPart]] = {}
-    for part in parts:
-        key = (part.file, part.kind, tuple(part.header) if part.header is not None else None)
-        groups.setdefault(key, []).append(part)
-    return [
-        RecordsPart(group[0].file, group[0].kind, pa.concat_tables([p.table for p in group]), group[0].header)
-        for group in groups.values()
-    ]
-
-
-# Row groups of this many records: a lookup of a few ids reads the id column, then only the row
-# groups that hold them.
-_ROW_GROUP = 16_384
-
-
-def records_to_bytes(part: RecordsPart) -> bytes:
-    """One part's records as parquet in reading order, its file, kind and header in the metadata.
-
-    Not sorted by id: a sorted copy of the whole part (the file's size, 600 MB of JSON text at a
-    million JSONL sessions) would be alive beside it, and `records_from_bytes` finds ids without."""
-    meta = {"file": part.file, "kind": part.kind, "header": part.header}
-    table = part.table.replace_schema_metadata({b"chatkit.records": json.dumps(meta).encode()})
-    return _parquet(table, _ROW_GROUP)
-
-
-def records_from_bytes(data: bytes, session_ids: Sequence[str] | None = None) -> RecordsPart:
-    """The part given to records_to_bytes: all its rows, or those of `session_ids` (read from the row
-    groups that hold them only)."""
-    file = pq.ParquetFile(io.BytesIO(data))
-    meta = json.loads(file.schema_arrow.metadata[b"chatkit.records"])
-    if session_ids is None:
-        table = file.read()
-    else:
-        wanted = pa.array(list(session_ids), type=pa.string())
-        at = np.flatnonzero(pc.is_in(file.read(columns=["session_id"]).column(0), value_set=wanted))
-        sizes = [file.metadata.row_group(i).num_rows for i in range(file.num_row_groups)]
-        groups = np.unique(np.searchsorted(np.cumsum(sizes), at, side="right")).tolist()
-        table = file.read_row_groups(groups) if groups else file.schema_arrow.empty_table()
-        table = table.filter(pc.is_in(table.column("session_id"), value_set=wanted))
-    return RecordsPart(meta["file"], meta["kind"], table.replace_schema_metadata(None), meta["header"])
-
-
 def sessions_from_blobs(blobs: Sequence[bytes], session_ids: Sequence[str] | None) -> list[ChatKitSession]:
     """The sessions of `session_ids` (all when None) in data set order, built from stored records."""
     if session_ids is not None and not session_ids:
         return []
     wanted = sorted(set(session_ids)) if session_ids is not None else None
-    parts = [records_from_bytes(blob, wanted) for blob in blobs]
-    return sessions_from_records(parts, wanted)
+    return sessions_from_records([PackedRecords.from_blob(blob) for blob in blobs], wanted)
 
 
 def table_ids(data: bytes) -> list[str]:
@@ -212,8 +164,6 @@ __all__ = [
     "facts_frame",
     "frame_from_bytes",
     "frame_to_bytes",
-    "records_from_bytes",
-    "records_to_bytes",
     "save_dataset",
     "sessions_from_blobs",
 ]

@@ -38,7 +38,7 @@ _CASES = {
 def test_edge_lines_give_todays_result(line: str) -> None:
     text = "\n".join([_PLAIN, line, _PLAIN.replace("cksess_a", "cksess_c"), ""])
     got = assert_same("e.jsonl", text.encode("utf-8", "surrogatepass"))
-    kept = [record for part in got.records for _, _, record in part.records()]  # each text is JSON
+    kept = [record for part in got.records for _, _, record in part.unpack().records()]  # each text is JSON
     assert len(kept) == len(got.table)  # three ids, one record each
 
 

@@ -11,17 +11,22 @@ from support import FIXTURES
 
 from chatkit.domain.lifecycle import merge_lifecycle
 from chatkit.domain.models import ImportIssue
-from chatkit.ingest.columnar import import_columnar
+from chatkit.ingest.columnar import ColumnarImport, import_columnar
 from chatkit.ingest.importer import import_bytes  # today's row path: the reference
+from chatkit.ingest.records import PackedRecords, RecordsPart
 from chatkit.ingest.validate import validate_one
 
 _WORD = {"csv": "row", "jsonl": "line"}
 
 
+def _parts(got: ColumnarImport) -> list[RecordsPart]:
+    return [packed.unpack() for packed in got.records]
+
+
 def _rebuilt(name: str, data: bytes, **options: int) -> tuple[list[dict], list[dict], int]:
     """(sessions rebuilt from the kept records, today's sessions, records kept)."""
     got = import_columnar(name, data, **options)
-    rows = sorted((row, part.kind, record) for part in got.records for _, row, record in part.records())
+    rows = sorted((row, part.kind, record) for part in _parts(got) for _, row, record in part.records())
     errors: list[ImportIssue] = []
     sessions, origins = [], []
     for row, kind, record in rows:
@@ -60,13 +65,12 @@ def test_jsonl_records_rebuild_todays_sessions() -> None:
 
 def test_records_name_the_row_and_the_session() -> None:
     csv = b"id,status\ncksess_a,active\ncksess_b,lost\ncksess_c,cancelled\n"
-    (part,) = import_columnar("c.csv", csv).records
+    (part,) = _parts(import_columnar("c.csv", csv))
     assert (part.kind, part.header) == ("csv", ["id", "status"])
     assert part.table.column("row").to_pylist() == [2, 4]  # row 3 is an error: not kept
     assert part.table.column("session_id").to_pylist() == ["cksess_a", "cksess_c"]
     doc = b'{"object": "list", "data": [{"id": "cksess_1"}, {"id": 5}, {"id": "cksess_3"}]}'
-    got = import_columnar("d.json", doc)
-    (part,) = got.records
+    (part,) = _parts(import_columnar("d.json", doc))
     assert part.kind == "json" and part.table.column("row").to_pylist() == [0, 2]
     assert [json.loads(t)["id"] for t in part.table.column("text").to_pylist()] == ["cksess_1", "cksess_3"]
 
@@ -84,7 +88,7 @@ def test_csv_records_hold_no_secret() -> None:
     lines.append(f"cksess_8,x,lots{_KEY}")  # no word boundary: Python's rule keeps it, and so do we
     lines.append("cksess_7,x,has NaN")
     got = import_columnar("c.csv", ("\n".join(lines) + "\n").encode())
-    text = _all_text(got.records)
+    text = _all_text(_parts(got))
     assert "hidden_value" not in text and "client_secret" not in text
     assert f"Bearer {_KEY}" not in text and "[redacted]" in text
     assert f"lots{_KEY}" in text
@@ -102,6 +106,35 @@ def test_csv_records_hold_no_secret() -> None:
 def test_jsonl_records_hold_no_secret(line: str) -> None:
     data = (line + "\n" + '{"id": "cksess_plain", "status": "active"}\n').encode()
     got = import_columnar("s.jsonl", data)
-    texts = [t for part in got.records for t in part.table.column("text").to_pylist()]
+    texts = [t for part in _parts(got) for t in part.table.column("text").to_pylist()]
     assert len(texts) == 2 and not any("ek_hidden" in t for t in texts)
     assert {"id": "cksess_plain", "status": "active"} in [json.loads(t) for t in texts]
+
+
+def test_an_import_holds_its_records_packed_and_unpacks_only_the_ids_asked() -> None:
+    got = import_columnar("s.csv", _sample_csv(60_000, 1), block_bytes=1 << 23)
+    assert len(got.records) > 1 and all(isinstance(p, PackedRecords) for p in got.records)
+    parts = _parts(got)
+    # Held as zstd parquet: a fraction of the columns they unpack to (issue 8's memory aim).
+    assert sum(len(p.blob) for p in got.records) * 4 < sum(p.table.nbytes for p in parts)
+    assert sum(p.rows for p in got.records) == sum(p.table.num_rows for p in parts)
+
+    def pairs(ps: list[RecordsPart]) -> list[tuple[str, int]]:
+        return [
+            pair
+            for p in ps
+            for pair in zip(p.table["session_id"].to_pylist(), p.table["row"].to_pylist(), strict=True)
+        ]
+
+    everyone = pairs(parts)
+    wanted = {everyone[3][0], everyone[len(everyone) // 2][0], everyone[-1][0]}  # in different parts and row groups
+    rows = pairs([p.unpack(wanted) for p in got.records])
+    assert rows == [pair for pair in everyone if pair[0] in wanted] and {i for i, _ in rows} == wanted
+    assert all(p.unpack([]).table.num_rows == 0 for p in got.records)
+    again = PackedRecords.from_blob(got.records[0].blob)  # as the store reads it back
+    assert (again.file, again.kind, again.header, again.rows) == (
+        got.records[0].file,
+        got.records[0].kind,
+        got.records[0].header,
+        got.records[0].rows,
+    )

@@ -86,7 +86,7 @@ def test_lifecycle_pairs_across_files_merge_as_today() -> None:
     reference = importer.import_files(files)
     assert_same(got, reference)
     assert any("conflicting records" in w.message for w in got.warnings)  # the data does conflict
-    assert got.session_count == 121 < sum(len(p.table) for p in got.records)
+    assert got.session_count == 121 < sum(p.rows for p in got.records)
     merged = next(s for s in reference.sessions if len(s.status_history) > 2)
     assert got.sessions_for([merged.id]) == [merged]
 

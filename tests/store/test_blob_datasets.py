@@ -13,6 +13,7 @@ from support import FIXTURES
 
 from chatkit.analytics.frame import sessions_frame
 from chatkit.ingest import import_files, importer
+from chatkit.ingest.records import PackedRecords
 from chatkit.store import Store, dataset_frames, dataset_sessions, datasets
 from chatkit.store.dataset_tables import TABLE_VERSION
 from chatkit.store.engine import now
@@ -96,7 +97,7 @@ def test_stored_records_hold_no_secret(store: Store, name: str) -> None:
     blobs = store.load_records(dataset_id)
     assert blobs
     for blob in blobs:
-        part = datasets.records_from_bytes(blob)
+        part = PackedRecords.from_blob(blob).unpack()
         assert "secret" not in str(part.table.to_pylist()).lower() + str(part.header).lower()
 
 
