@@ -127,7 +127,8 @@ def test_an_import_holds_its_records_packed_and_unpacks_only_the_ids_asked() -> 
         ]
 
     everyone = pairs(parts)
-    wanted = {everyone[3][0], everyone[len(everyone) // 2][0], everyone[-1][0]}  # in different parts and row groups
+    # in different parts and row groups
+    wanted = {everyone[3][0], everyone[len(everyone) // 2][0], everyone[-1][0]}
     rows = pairs([p.unpack(wanted) for p in got.records])
     assert rows == [pair for pair in everyone if pair[0] in wanted] and {i for i, _ in rows} == wanted
     assert all(p.unpack([]).table.num_rows == 0 for p in got.records)
