@@ -7,8 +7,6 @@ Streamlit's caches, which must never be changed in place.
 
 from __future__ import annotations
 
-import csv
-import io
 import numbers
 import re
 from collections.abc import Mapping, Sequence
@@ -44,13 +42,40 @@ def download_safe(df: pd.DataFrame) -> pd.DataFrame:
 
 def table_csv(df: pd.DataFrame) -> bytes:
     """The CSV (UTF-8) a table's own download button sends: every text cell and column name
-    formula-neutral (`csv_cell`), times in ISO 8601, missing values empty, numbers as they are."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow([csv_cell(str(c)) for c in df.columns])
-    for record in df.itertuples(index=False):
-        writer.writerow([_csv_value(v) for v in record])
-    return out.getvalue().encode()
+    formula-neutral (`csv_cell`), times in ISO 8601, missing values empty, numbers as they are.
+
+    By column, each distinct value converted once (`_csv_value`), then pandas' writer (the `csv`
+    module's quoting, `\\r\\n` as `csv.writer`): a million-row table in seconds, not a minute of
+    Python per cell holding the GIL while every page waits."""
+    columns = {}
+    for index, name in enumerate(df.columns):
+        column = df[name]
+        if column.dtype.kind in "biuf" and not isinstance(column.dtype, pd.CategoricalDtype):
+            columns[index] = column  # numbers (and booleans) as they are; missing ones empty
+            continue
+        try:
+            codes, uniques = pd.factorize(column, use_na_sentinel=True)
+        except TypeError:  # unhashable cells (a list): each converted by itself
+            columns[index] = column.map(_csv_value)
+            continue
+        distinct = pd.Series(uniques, dtype=object)
+        # Text that starts with an ASCII letter or digit is its own cell (`csv_cell` looks at the
+        # first visible character): only the rest, and anything not text, is converted one by one.
+        texts = pd.api.types.infer_dtype(distinct, skipna=True) == "string"
+        plain = (
+            distinct.str.match(r"[A-Za-z0-9]").to_numpy(dtype=bool)
+            if texts
+            else np.zeros(len(distinct), dtype=bool)
+        )
+        cells = np.empty(len(distinct) + 1, dtype=object)
+        cells[:-1][plain] = distinct[plain].to_numpy()
+        cells[:-1][~plain] = [_csv_value(v) for v in distinct[~plain]]
+        cells[-1] = ""  # code -1: missing
+        columns[index] = pd.Series(cells[codes], index=column.index)
+    body = pd.DataFrame(columns)
+    return body.to_csv(
+        index=False, header=[csv_cell(str(c)) for c in df.columns], lineterminator="\r\n"
+    ).encode()
 
 
 def _csv_value(value: Any) -> Any:
@@ -254,7 +279,7 @@ def narrowed(df: pd.DataFrame, picks: Sequence[ChartPick], freq: str) -> pd.Data
     return df
 
 
-TABLE_LIMIT = 1000  # rows the session table shows; its Download CSV has the same rows
+TABLE_LIMIT = 1000  # rows the session table shows; its download has every matching row
 TABLE_COLUMNS = [
     "session_id",
     "status",

@@ -232,6 +232,22 @@ def _what_if_bounds(
 what_if_bounds = _per_dataset(_what_if_bounds)
 
 
+@st.cache_resource(max_entries=16, ttl=TTL_S, show_spinner=False)
+def _narrowed_frame(
+    dataset_id: str,
+    gen: int,
+    filters_json: str,
+    picks: tuple[tables.ChartPick, ...],
+    freq: str,
+    _store: Store,
+) -> pd.DataFrame:
+    """The filtered frame narrowed by chart selections (the frame itself when nothing is picked)."""
+    return tables.narrowed(filtered_frame(dataset_id, filters_json, _store), picks, freq)
+
+
+narrowed_frame = _per_dataset(_narrowed_frame)
+
+
 @st.cache_data(max_entries=32, ttl=TTL_S, show_spinner=False)
 def _session_table(
     dataset_id: str,
@@ -242,7 +258,7 @@ def _session_table(
     _store: Store,
 ) -> tuple[pd.DataFrame, int]:
     """The rows the table shows (at most TABLE_LIMIT, worst first) and how many match in all."""
-    df = tables.narrowed(filtered_frame(dataset_id, filters_json, _store), picks, freq)
+    df = narrowed_frame(dataset_id, filters_json, picks, freq, _store)
     return tables.session_rows(df), len(df)
 
 

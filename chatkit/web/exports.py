@@ -8,6 +8,8 @@ signed-in person, the data set, the table and the row count.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pandas as pd
 import streamlit as st
 
@@ -18,19 +20,30 @@ from chatkit.web.setup import PageContext
 
 def table_download(
     ctx: PageContext,
-    df: pd.DataFrame,
+    df: pd.DataFrame | Callable[[], pd.DataFrame],
     *,
     table: str,
     file_name: str,
     key: str,
     dataset_id: str | None = None,
     label: str = "Download CSV",
+    row_count: int | None = None,
 ) -> None:
     """A download button for `df` as formula-neutral CSV; a click is an audit row (`table` names
-    which table in it). The page places it, next to the table it belongs to."""
+    which table in it). The page places it, next to the table it belongs to.
+
+    `df` may be a function giving the rows (and `row_count`, how many): the CSV is then made when the
+    button is clicked (Streamlit's deferred download, in a thread of its own), not on every rerun —
+    a whole filtered million-row table costs seconds and the file's size in memory."""
+    if callable(df):
+        assert row_count is not None, "a deferred download names its row count for the audit row"
+        rows = df
+        data: bytes | Callable[[], bytes] = lambda: tables.table_csv(rows())  # noqa: E731
+    else:
+        row_count, data = len(df), tables.table_csv(df)
     st.download_button(
         label,
-        tables.table_csv(df),
+        data,
         file_name,
         "text/csv",
         key=key,
@@ -38,5 +51,5 @@ def table_download(
         # The click reruns the page and runs this first; the file is already on its way.
         on_click=ctx.audit,
         args=(Action.EXPORT,),
-        kwargs={"detail": f"{table}: {len(df):,} rows", "dataset_id": dataset_id},
+        kwargs={"detail": f"{table}: {row_count:,} rows", "dataset_id": dataset_id},
     )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import pandas as pd
 import streamlit as st
 
 from chatkit.analytics import tables
@@ -101,7 +103,7 @@ def session_table(ctx: PageContext, picks: Sequence[tables.ChartPick | None], fr
         )
     counted = (
         f"Showing {len(table):,} of {total:,} sessions: the most severe, then the newest; filter or "
-        "select on a chart to narrow them"
+        "select on a chart to narrow them, or download them all"
         if len(table) < total
         else f"{total:,} sessions"
     )
@@ -123,9 +125,15 @@ def session_table(ctx: PageContext, picks: Sequence[tables.ChartPick | None], fr
             "rate_limit": st.column_config.NumberColumn("limit/min"),
         },
     )
+    rows: pd.DataFrame | Callable[[], pd.DataFrame] = table
+    if len(table) < total:  # every matching row, in the table's order, made when clicked
+        every = caches.narrowed_frame(ctx.dataset.id, ctx.filters_json, active, freq, ctx.store)
+        rows = functools.partial(tables.session_rows, every, limit=len(every))
     exports.table_download(
         ctx,
-        table,
+        rows,
+        row_count=total,
+        label=f"Download all {total:,} as CSV" if len(table) < total else "Download CSV",
         table="Overview session table",
         file_name=f"chatkit-sessions-{ctx.dataset.id[:8]}.csv",
         key="dl_ov_sessions",

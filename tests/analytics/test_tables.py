@@ -30,6 +30,7 @@ from chatkit.domain import sample
 from chatkit.domain.models import ChatKitSession, ImportIssue
 from chatkit.domain.rules import diagnose, diagnose_all
 from chatkit.domain.sample import SEED_SESSION
+from chatkit.domain.text import csv_cell
 from chatkit.ingest import import_records
 
 
@@ -345,3 +346,57 @@ def test_table_csv_of_a_shown_table_reads_back_as_what_the_page_showed() -> None
     shown, read = table["requests"], back["requests"]
     assert read.isna().tolist() == shown.isna().tolist()
     assert read.dropna().astype(int).tolist() == shown.dropna().astype(int).tolist()
+
+
+def _row_by_row_csv(df: pd.DataFrame) -> bytes:
+    """The rule `table_csv` keeps, cell by cell with `csv.writer` (its first form, the reference)."""
+    import csv
+    import io
+    import numbers
+    from datetime import datetime
+
+    def value(v: object) -> object:
+        if pd.api.types.is_scalar(v) and pd.isna(v):
+            return ""
+        if isinstance(v, datetime):
+            return v.isoformat()
+        if isinstance(v, numbers.Number):
+            return v
+        return csv_cell(str(v))
+
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([csv_cell(str(c)) for c in df.columns])
+    for record in df.itertuples(index=False):
+        writer.writerow([value(v) for v in record])
+    return out.getvalue().encode()
+
+
+def test_table_csv_by_column_writes_the_bytes_the_row_by_row_rule_writes() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from support.hostile import hostile_records
+
+    shown = session_rows(sessions_frame(sample.sample_sessions(300)), limit=300)
+    hostile = sessions_frame([ChatKitSession.model_validate(r) for r in hostile_records()])
+    odd = pd.DataFrame(
+        {
+            "when": [
+                datetime(2026, 12, 1, 9, 30, 0, 123456, tzinfo=UTC),
+                None,
+                datetime(2026, 1, 1, tzinfo=UTC),
+            ],
+            "naive": pd.to_datetime(["2026-12-01 09:30:00", None, "2026-12-01 09:30:00.5"], format="ISO8601"),
+            "took": [timedelta(seconds=61), None, timedelta(0)],
+            "flag": [True, False, True],
+            "maybe": pd.array([True, None, False], dtype="boolean"),
+            "count": pd.array([1, None, -3], dtype="Int64"),
+            "share": [0.1 + 0.2, float("nan"), 1e20],
+            "mixed": ["=1+1", 5, None],
+            "level": pd.Categorical(["warning", None, "-critical"]),
+            "lists": [["=cmd"], [], None],
+            "": ["", "\ufeff@x", 'a,b\n"c"'],
+        }
+    )
+    for df in (shown, hostile, odd, shown.iloc[:0]):
+        assert tables.table_csv(df) == _row_by_row_csv(df)

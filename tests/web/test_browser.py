@@ -635,3 +635,38 @@ def test_hostile_llm_answers_fetch_and_link_nothing(
         assert "Traceback" not in server.log.read_text()
     finally:
         server.stop()
+
+
+def test_a_table_longer_than_it_shows_downloads_every_matching_row(server: Server, browser: Browser) -> None:
+    """The session table shows the 1,000 most severe sessions; its download (made when clicked, not
+    on every rerun) holds every matching one, in the same order, and the audit row counts them all."""
+    store = Store.from_settings(Settings(_env_file=None, chatkit_data_dir=server.data_dir))
+    sessions = sample.sample_sessions(1_200, seed=11)
+    dataset_id = store.save_dataset("Longer than shown", sessions, ["long.json"])
+    store.close()
+    server.wait_healthy()
+
+    page = new_page(browser)
+    page.goto(f"{server.url}/overview?ds={dataset_id}")
+    expect(page.get_by_text(re.compile(r"^Showing 1,000 of 1,200 sessions"))).to_be_visible()
+    settle(page)
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Download all 1,200 as CSV").click()
+    saved = pd.read_csv(download.value.path(), dtype=str, keep_default_na=False)
+    assert len(saved) == 1_200 and saved["session_id"].is_unique
+    assert set(saved["session_id"]) == {s.id for s in sessions}
+    order = {"critical": 0, "warning": 1, "info": 2}
+    ranks = [order[s] for s in saved["severity"]]
+    assert ranks == sorted(ranks)  # the table's order: the most severe first
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        check = Store.from_settings(Settings(_env_file=None, chatkit_data_dir=server.data_dir))
+        exports = check.audit_log(actions=["export"], dataset_id=dataset_id)
+        check.close()
+        if exports:
+            break
+        time.sleep(0.2)
+    (row,) = exports
+    assert row["detail"] == "Overview session table: 1,200 rows"
+    page.context.close()
+    assert "Traceback" not in server.log.read_text()
