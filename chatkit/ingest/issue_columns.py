@@ -144,7 +144,7 @@ class IssueColumns(Sequence[ImportIssue]):
         position = index + n if index < 0 else index
         if not 0 <= position < n:
             raise IndexError("issue index out of range")
-        return _issues(self._table.slice(position, 1))[0]
+        return ImportIssue(**{name: self._table.column(name)[position].as_py() for name in _ISSUE_FIELDS})
 
     def __iter__(self) -> Iterator[ImportIssue]:
         for start in range(0, len(self), _CHUNK):
@@ -204,4 +204,19 @@ class IssueColumns(Sequence[ImportIssue]):
 
 
 def _issues(table: pa.Table) -> list[ImportIssue]:
-    return [ImportIssue(**row) for row in table.select(_ISSUE_FIELDS).to_pylist()]
+    columns = [_values(table.column(name)) for name in _ISSUE_FIELDS]
+    return [
+        ImportIssue(
+            level=level, file=file, location=location, session_id=session, field=field, message=message
+        )
+        for level, file, location, session, field, message in zip(*columns, strict=True)
+    ]
+
+
+def _values(column: pa.ChunkedArray) -> list[Any]:
+    """A column's values; a dictionary's decoded first (pyarrow's `to_pylist` of a dictionary array
+    makes a scalar per value: ~40x slower), only the rows asked for (a slice keeps the whole
+    dictionary)."""
+    if pa.types.is_dictionary(column.type):
+        column = column.cast(column.type.value_type)
+    return column.to_pylist()
