@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -98,8 +98,18 @@ def is_numeric_or_time(series: pd.Series) -> bool:
 # ---------------------------------------------------------------------------------------------
 
 
+@runtime_checkable
+class _FramedIssues(Protocol):
+    """Issues that make this table from their own columns (`chatkit.ingest.issue_columns`: ingest
+    and analytics are sibling layers, so it is named by what it can do)."""
+
+    def frame(self) -> pd.DataFrame: ...
+
+
 def issues_table(issues: Sequence[ImportIssue]) -> pd.DataFrame:
     """Import errors or warnings as a table: file, row, session, field, message."""
+    if isinstance(issues, _FramedIssues):  # a file import's warnings: no object per row
+        return issues.frame()
     return pd.DataFrame(
         [
             {

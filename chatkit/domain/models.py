@@ -22,7 +22,9 @@ from pydantic import (
     Field,
     NonNegativeInt,
     PrivateAttr,
+    SerializerFunctionWrapHandler,
     ValidationInfo,
+    WrapSerializer,
     computed_field,
     model_validator,
 )
@@ -299,24 +301,48 @@ class ImportIssue(BaseModel):
         return f"{where}{what}:{field} {self.message}"
 
 
+def _listed(issues: Sequence[ImportIssue], handler: SerializerFunctionWrapHandler) -> Any:
+    """A dump of any sequence of issues as the list it was before it could be columns."""
+    return handler(list(issues))
+
+
 class ImportResult(BaseModel):
     """What an import read: its sessions, and every problem with where it is.
 
     `sessions` are objects for the callers that need them (a pasted session, the API, a test); the
     file importer's subclass (`chatkit.ingest.table_import.TableImport`) keeps a session table and the
     raw records instead and builds them only when asked, since a million objects do not fit in memory.
+    `warnings` is any sequence, kept as given: the file import's are columns
+    (`chatkit.ingest.issue_columns.IssueColumns`), an object built only when one is read.
     """
 
     errors: list[ImportIssue] = Field(default_factory=list)
-    warnings: list[ImportIssue] = Field(default_factory=list)
     files: list[str] = Field(default_factory=list)
     rows_read: int = 0
+    _warnings: Sequence[ImportIssue] = PrivateAttr(default_factory=list)
     _sessions: list[ChatKitSession] | None = PrivateAttr(default=None)
 
-    def __init__(self, sessions: Sequence[ChatKitSession] | None = None, **data: Any) -> None:
+    def __init__(
+        self,
+        sessions: Sequence[ChatKitSession] | None = None,
+        warnings: Sequence[ImportIssue] | None = None,
+        **data: Any,
+    ) -> None:
         super().__init__(**data)
+        if warnings is not None:
+            self._warnings = warnings
         if sessions is not None:
             self._sessions = list(sessions)
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def warnings(self) -> Annotated[Sequence[ImportIssue], WrapSerializer(_listed)]:
+        """Imported, but worth a word: in file and row order. Never changed in place; replaced."""
+        return self._warnings
+
+    @warnings.setter
+    def warnings(self, value: Sequence[ImportIssue]) -> None:
+        self._warnings = value
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -8,7 +8,7 @@ Inputs are detected from content (the file name is only a hint). Each file goes
 with the wording of every problem in `messages`. Files are read by columns (`columnar`, the plain rows
 straight into a session table; any other row by today's row path, `importer`) into a `TableImport`:
 the session table plus the raw records, from which `ChatKitSession`s are built on demand
-(`table_import`). `import_records` (dicts from Python or REST callers) is today's row path. The entry
+(`table_import`), and the warnings as columns (`issue_columns`). `import_records` (dicts from Python or REST callers) is today's row path. The entry
 points are re-exported here; the modules behind them are internal and may change.
 """
 

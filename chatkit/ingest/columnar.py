@@ -12,8 +12,9 @@ unknown columns, NUL bytes, quoted newlines together with ragged rows) go throug
 whole. The lifecycle merge is a group-by over the rows whose id repeats, with the README's rule.
 
 The result is a `SESSION_SCHEMA` table plus `has_config_warning`, the input of
-`chatkit.analytics.facts.facts_frame_from_columns`. tests/ingest/test_columnar.py asserts that both
-paths give the same facts, errors and warnings.
+`chatkit.analytics.facts.facts_frame_from_columns`, and the warnings as `IssueColumns` (the
+configuration warnings, ~1 per 10 sessions of real data, built by column).
+tests/ingest/test_columnar.py asserts that both paths give the same facts, errors and warnings.
 
 One module past 500 lines for now: the column plan, the per-chunk masks and the hand-over of rows to
 today's path are one reader, and each decides what the others may skip. The lifecycle group-by is the
@@ -46,6 +47,7 @@ from chatkit.domain.wording import show
 from chatkit.ingest import csv_reader, importer
 from chatkit.ingest.decode import DEFAULT_MAX_BYTES, decode
 from chatkit.ingest.importer import _sorted
+from chatkit.ingest.issue_columns import IssueColumns
 from chatkit.ingest.parsed import Parsed
 from chatkit.ingest.records import PackedRecords, RecordsPart, csv_part, dump, json_part, pack, row_number
 from chatkit.ingest.sniff import looks_jsonl, sniff
@@ -162,7 +164,7 @@ class ColumnarImport:
 
     table: pa.Table
     errors: list[ImportIssue] = field(default_factory=list)
-    warnings: list[ImportIssue] = field(default_factory=list)
+    warnings: IssueColumns = field(default_factory=IssueColumns)  # columns: they can be ~1 per 10 sessions
     files: list[str] = field(default_factory=list)
     rows_read: int = 0
     fast_rows: int = 0  # rows read as columns
@@ -273,7 +275,7 @@ def row_path_import(parsed: Parsed, kept: _KeepRecords, why: str) -> ColumnarImp
     return ColumnarImport(
         table=sessions_table(result.sessions),
         errors=result.errors,
-        warnings=result.warnings,
+        warnings=IssueColumns.from_issues(result.warnings),
         files=result.files,
         rows_read=result.rows_read,
         row_path_rows=result.rows_read,
@@ -536,7 +538,8 @@ def _finish(
     issues = parsed.issues
     order = {parsed.name: 0}
     errors = _sorted(errors + [i for i in issues if i.level == IssueLevel.error], order)
-    warnings = _sorted(merge_warnings + config + [i for i in issues if i.level == IssueLevel.warning], order)
+    read_warnings = [i for i in issues if i.level == IssueLevel.warning]
+    warnings = IssueColumns.concat([merge_warnings, config, read_warnings]).sorted(order)
     return ColumnarImport(
         table=table,
         errors=errors,
@@ -650,7 +653,7 @@ _CONFLICTS = (
 )
 
 
-def _merge(work: pa.Table, name: str, word: str) -> tuple[pa.Table, list[ImportIssue], np.ndarray]:
+def _merge(work: pa.Table, name: str, word: str) -> tuple[pa.Table, IssueColumns, np.ndarray]:
     """One row per id in order of first appearance (`merge_lifecycle`'s rule), its conflict warnings,
     and each id's last row (where its configuration warnings point).
 
@@ -663,7 +666,7 @@ def _merge(work: pa.Table, name: str, word: str) -> tuple[pa.Table, list[ImportI
     single = np.flatnonzero(~repeated)
     if not repeated.any():
         order = np.argsort(rows, kind="stable")
-        return work.take(pa.array(order)), [], rows[order]
+        return work.take(pa.array(order)), IssueColumns(), rows[order]
     pair = np.flatnonzero(repeated)
     pair = pair[np.argsort(rows[pair], kind="stable")]  # the merge reads each id's records in row order
     group = work.take(pa.array(pair)).to_pandas(timestamp_as_object=False)
@@ -687,8 +690,9 @@ def _merge(work: pa.Table, name: str, word: str) -> tuple[pa.Table, list[ImportI
     return both.take(pa.array(index[order])), warnings, last[order]
 
 
-def _conflicts(group: pd.DataFrame, name: str, word: str) -> list[ImportIssue]:
-    out: list[tuple[int, int, ImportIssue]] = []
+def _conflicts(group: pd.DataFrame, name: str, word: str) -> IssueColumns:
+    """`merge_lifecycle`'s conflict warnings (few: only ids with several records have any)."""
+    out: list[tuple[int, int, str, str, str]] = []  # (row, field's rank, session id, field, message)
     for rank, (label, column) in enumerate(_CONFLICTS):
         values = group[column]
         if column == "status":
@@ -701,20 +705,21 @@ def _conflicts(group: pd.DataFrame, name: str, word: str) -> list[ImportIssue]:
             value, old = _py(now["value"]), _py(before["value"])
             source = f"{name}:{_where(word, now['row'])}"
             old_source = f"{name}:{_where(word, before['row'])}"
-            issue = ImportIssue(
-                level=IssueLevel.warning,
-                file=name,
-                location=_where(word, now["row"]),
-                session_id=now["id"],
-                field=label,
-                message=(
-                    f"conflicting records of one session: {show(old)} in {old_source} "
-                    f"vs {show(value)} in {source}; kept {show(value)} (the later record wins)"
-                ),
+            message = (
+                f"conflicting records of one session: {show(old)} in {old_source} "
+                f"vs {show(value)} in {source}; kept {show(value)} (the later record wins)"
             )
-            out.append((int(now["row"]), rank, issue))
+            out.append((int(now["row"]), rank, now["id"], label, message))
     out.sort(key=lambda item: (item[0], item[1]))  # merge_lifecycle's order: record by record
-    return [issue for _, _, issue in out]
+    rows = np.asarray([item[0] for item in out], dtype=np.int64)
+    return IssueColumns.build(
+        file=name,
+        location=_locations(word, rows),
+        session_id=[item[2] for item in out],
+        field=[item[3] for item in out],
+        message=[item[4] for item in out],
+        key=rows,  # the number in each location (`_locations`)
+    )
 
 
 def _where(word: str, row: Any) -> str:
@@ -728,9 +733,9 @@ def _py(value: Any) -> Any:
 
 def _config_warnings(
     work: pa.Table, last_rows: np.ndarray, name: str, word: str
-) -> tuple[list[ImportIssue], np.ndarray]:
-    """`ChatKitSession.config_warnings` of every merged session, by columns (text only where one
-    fires), and which sessions have one."""
+) -> tuple[IssueColumns, np.ndarray]:
+    """`ChatKitSession.config_warnings` of every merged session, by columns (each message joined
+    from its few pieces, no Python object per warning), and which sessions have one."""
     top, nested = _ints(work.column("rate_top")), _ints(work.column("rate_nested"))
     rate = np.where(top[1], top[0], nested[0])
     has_rate = top[1] | nested[1]
@@ -739,47 +744,55 @@ def _config_warnings(
     bad_ttl = has_ttl & ((ttl < lo) | (ttl > hi))
     low_rate = has_rate & (rate < API_MIN_RATE_LIMIT)
     differ = top[1] & nested[1] & (top[0] != nested[0])
-    work_warned = bad_ttl | low_rate | differ
-    at = np.flatnonzero(work_warned)
-    # Python lists of the warned sessions only: numpy scalars cost ~10x per access in this loop.
-    ids = work.column("id").take(pa.array(at)).to_pylist()
-    where = [_where(word, row) for row in last_rows[at].tolist()]
-    ttls, rates, tops, nesteds = (x[at].tolist() for x in (ttl, rate, top[0], nested[0]))
-    flags = zip(bad_ttl[at].tolist(), low_rate[at].tolist(), differ[at].tolist(), strict=True)
-    ttl_field = config_field("ttl")
     rate_field = config_field("max_requests_per_1_minute")
-    out: list[ImportIssue] = []
-    for k, (is_ttl, is_low, is_differ) in enumerate(flags):
-        texts = []
-        if is_ttl:
-            texts.append((ttl_field, f"ttl {ttls[k]} s is outside the API's documented {lo}-{hi} s"))
-        if is_low:
-            texts.append(
-                (
-                    rate_field,
-                    f"max_requests_per_1_minute {rates[k]} is below the API's minimum of {API_MIN_RATE_LIMIT}",
-                )
-            )
-        if is_differ:
-            texts.append(
-                (
-                    rate_field,
-                    "max_requests_per_1_minute and rate_limits.max_requests_per_1_minute differ "
-                    f"({tops[k]} vs {nesteds[k]}); the top-level value is used",
-                )
-            )
-        out.extend(
-            ImportIssue(
-                level=IssueLevel.warning,
-                file=name,
-                location=where[k],
-                session_id=ids[k],
-                field=field_name,
-                message=text,
-            )
-            for field_name, text in texts
-        )
-    return out, work_warned
+    # `config_warnings`' three, in its order and words: (which sessions, field, text and number pieces).
+    kinds = (
+        (bad_ttl, config_field("ttl"), ("ttl ", ttl, f" s is outside the API's documented {lo}-{hi} s")),
+        (
+            low_rate,
+            rate_field,
+            ("max_requests_per_1_minute ", rate, f" is below the API's minimum of {API_MIN_RATE_LIMIT}"),
+        ),
+        (
+            differ,
+            rate_field,
+            (
+                "max_requests_per_1_minute and rate_limits.max_requests_per_1_minute differ (",
+                top[0],
+                " vs ",
+                nested[0],
+                "); the top-level value is used",
+            ),
+        ),
+    )
+    at, fields, messages = [], [], []
+    for mask, field_name, pieces in kinds:
+        where = np.flatnonzero(mask)
+        at.append(where)
+        fields.append(pa.repeat(pa.scalar(field_name, pa.string()), len(where)))
+        texts = [p if isinstance(p, str) else pa.array(p[where]).cast(pa.string()) for p in pieces]
+        messages.append(pc.binary_join_element_wise(*texts, ""))
+    # Session by session (in table order), each one's warnings in `config_warnings`' order: stable.
+    sessions = np.concatenate(at)
+    order = np.argsort(sessions, kind="stable")
+    sessions = sessions[order]
+    rows = last_rows[sessions]
+    warnings = IssueColumns.build(
+        file=name,
+        location=_locations(word, rows),
+        session_id=work.column("id").take(pa.array(sessions)),
+        field=pa.concat_arrays(fields).take(pa.array(order)),
+        message=pa.concat_arrays(messages).take(pa.array(order)),
+        key=rows,  # the number in each location (`_locations`)
+    )
+    return warnings, bad_ttl | low_rate | differ
+
+
+def _locations(word: str, rows: np.ndarray) -> pa.Array:
+    """`_where` of many rows, by column. Its words and patterns hold no digit but the row's, so
+    the row is the location's sort key (`IssueColumns`)."""
+    prefix, _, suffix = word.partition("{}") if "{}" in word else (f"{word} ", "", "")
+    return pc.binary_join_element_wise(prefix, pa.array(rows, type=pa.int64()).cast(pa.string()), suffix, "")
 
 
 def _ints(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray]:

@@ -218,7 +218,9 @@ def _finish(parsed: list[Parsed], validated: _Validated) -> ImportResult:
     issues = [issue for part in parsed for issue in part.issues]
     order = {name: index for index, name in enumerate(names)}
     result.errors = _sorted(result.errors + [i for i in issues if i.level == IssueLevel.error], order)
-    result.warnings = _sorted(result.warnings + [i for i in issues if i.level == IssueLevel.warning], order)
+    result.warnings = _sorted(
+        [*result.warnings, *(i for i in issues if i.level == IssueLevel.warning)], order
+    )
     return result
 
 

@@ -37,6 +37,7 @@ from chatkit.ingest.columnar import (
 from chatkit.ingest.csv_reader import DEFAULT_MAX_FIELD_BYTES
 from chatkit.ingest.decode import DEFAULT_MAX_BYTES
 from chatkit.ingest.importer import _sorted, read_paths
+from chatkit.ingest.issue_columns import IssueColumns
 from chatkit.ingest.messages import over_total
 from chatkit.ingest.parsed import Parsed
 from chatkit.ingest.records import PackedRecords, RecordsPart
@@ -150,11 +151,12 @@ def table_import(
     table: pa.Table,
     records: list[PackedRecords],
     errors: list[ImportIssue],
-    warnings: list[ImportIssue],
+    warnings: IssueColumns,
     files: list[str],
     rows_read: int,
 ) -> TableImport:
-    result = TableImport(errors=errors, warnings=warnings, files=files, rows_read=rows_read)
+    result = TableImport(errors=errors, files=files, rows_read=rows_read)
+    result.warnings = warnings
     result._table = table
     result._records = records
     return result
@@ -163,7 +165,7 @@ def table_import(
 def issue_only(name: str, issue: ImportIssue) -> ColumnarImport:
     """A file that was not read (too big, past the total, not found): its one issue."""
     errors = [issue] if issue.level == IssueLevel.error else []
-    warnings = [] if errors else [issue]
+    warnings = IssueColumns.from_issues([] if errors else [issue])
     return ColumnarImport(table=TABLE_SCHEMA.empty_table(), errors=errors, warnings=warnings, files=[name])
 
 
@@ -173,18 +175,18 @@ def combine(imports: Sequence[ColumnarImport]) -> TableImport:
     order = {name: index for index, name in enumerate(files)}
     records = [part for imported in imports for part in imported.records]
     errors = _sorted([issue for imported in imports for issue in imported.errors], order)
-    warnings = [issue for imported in imports for issue in imported.warnings]
+    warnings = IssueColumns.concat(imported.warnings for imported in imports)
     rows_read = sum(imported.rows_read for imported in imports)
     tables = [imported.table for imported in imports if imported.table.num_rows]
     table = pa.concat_tables(tables) if tables else TABLE_SCHEMA.empty_table()
     if len(tables) > 1:
         table, warnings = _merge_across_files(table, records, warnings)
-    return table_import(table, records, errors, _sorted(warnings, order), files, rows_read)
+    return table_import(table, records, errors, warnings.sorted(order), files, rows_read)
 
 
 def _merge_across_files(
-    table: pa.Table, records: list[PackedRecords], warnings: list[ImportIssue]
-) -> tuple[pa.Table, list[ImportIssue]]:
+    table: pa.Table, records: list[PackedRecords], warnings: IssueColumns
+) -> tuple[pa.Table, IssueColumns]:
     """Rows of one id from several files → the one session today's merge makes of all its records.
 
     Inside a file each id is one row already, so an id repeated in the concatenated table is in
@@ -202,11 +204,12 @@ def _merge_across_files(
     first = table.filter(pa.array(~repeated))
     sessions, merge_warnings, last_origin = _rebuild(records, cross)
     rebuilt = sessions_table(sessions)
-    positions = np.flatnonzero(pc.is_in(first.column("id"), value_set=pa.array(sorted(cross))).to_numpy())
+    cross_ids = pa.array(sorted(cross), type=pa.string())
+    positions = np.flatnonzero(pc.is_in(first.column("id"), value_set=cross_ids).to_numpy())
     take = np.arange(first.num_rows)
     take[positions] = first.num_rows + np.arange(rebuilt.num_rows)
     table = pa.concat_tables([first, rebuilt]).combine_chunks().take(pa.array(take))
-    kept = [w for w in warnings if w.session_id not in cross]
+    kept = warnings.filter(pc.invert(pc.is_in(warnings.table.column("session_id"), value_set=cross_ids)))
     config = [
         ImportIssue(
             level=IssueLevel.warning,
@@ -219,7 +222,7 @@ def _merge_across_files(
         for s in sessions
         for text in s.config_warnings()
     ]
-    return table, kept + merge_warnings + config
+    return table, IssueColumns.concat([kept, merge_warnings, config])
 
 
 def sessions_from_records(

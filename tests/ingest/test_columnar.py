@@ -21,9 +21,11 @@ from support import FIXTURES
 from chatkit.analytics.columnar_rules import SESSION_SCHEMA
 from chatkit.analytics.facts import facts_frame_from_columns
 from chatkit.analytics.frame import sessions_frame
+from chatkit.analytics.tables import issues_table
 from chatkit.domain.sample import sample_records
 from chatkit.ingest.columnar import TABLE_SCHEMA, ColumnarImport, import_columnar
 from chatkit.ingest.importer import import_bytes  # today's row path: the reference
+from chatkit.ingest.issue_columns import IssueColumns
 
 
 def assert_same(name: str, data: bytes, **options: int) -> ColumnarImport:
@@ -33,6 +35,9 @@ def assert_same(name: str, data: bytes, **options: int) -> ColumnarImport:
     assert [str(i) for i in got.errors] == [str(i) for i in reference.errors]
     assert [i.model_dump() for i in got.errors] == [i.model_dump() for i in reference.errors]
     assert [i.model_dump() for i in got.warnings] == [i.model_dump() for i in reference.warnings]
+    # Held as columns (issue 8); the dashboard's table made from them is the objects' table.
+    assert isinstance(got.warnings, IssueColumns)
+    pd.testing.assert_frame_equal(issues_table(got.warnings), issues_table(reference.warnings))
     assert got.rows_read == reference.rows_read
     return got
 

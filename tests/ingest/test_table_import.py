@@ -16,10 +16,12 @@ from support import FIXTURES
 
 from chatkit.analytics.facts import facts_frame_from_columns
 from chatkit.analytics.frame import sessions_frame
+from chatkit.analytics.tables import issues_table
 from chatkit.domain.models import ImportResult
 from chatkit.domain.sample import sample_records
 from chatkit.ingest import TableImport, import_bytes, import_files, import_paths, import_text, importer
 from chatkit.ingest.columnar import sessions_table
+from chatkit.ingest.issue_columns import IssueColumns
 
 
 def dumped(result: ImportResult) -> list[dict]:
@@ -30,6 +32,9 @@ def assert_same(got: TableImport, reference: ImportResult) -> None:
     assert dumped(got) == dumped(reference)
     assert [i.model_dump() for i in got.errors] == [i.model_dump() for i in reference.errors]
     assert [i.model_dump() for i in got.warnings] == [i.model_dump() for i in reference.warnings]
+    # Held as columns (issue 8); the dashboard's table made from them is the objects' table.
+    assert isinstance(got.warnings, IssueColumns)
+    pd.testing.assert_frame_equal(issues_table(got.warnings), issues_table(reference.warnings))
     assert (got.files, got.rows_read) == (reference.files, reference.rows_read)
     assert got.table.equals(sessions_table(reference.sessions))
     pd.testing.assert_frame_equal(facts_frame_from_columns(got.table), sessions_frame(reference.sessions))
