@@ -2,7 +2,7 @@
 
 A million sessions cannot each become a pydantic object and walk `diagnose` one by one (issue 9), so the
 same rules run here as one array expression per rule of the README's "How it decides" table, over a
-columnar table of normalized session fields (`SESSION_SCHEMA`). The row-wise `diagnose` stays the
+columnar table of normalized session fields (`chatkit.session_table.SESSION_SCHEMA`). The row-wise `diagnose` stays the
 reference: tests/analytics/test_columnar_rules.py asserts on thousands of random (and hostile) sessions
 that both give the same category, severity, confidence, flags, evidence, missing fields and numbers.
 
@@ -41,29 +41,7 @@ from chatkit.domain.rules import (
     NEAR_LIMIT_UTILIZATION,
     _classify_reason,  # the reference's own classifier: one definition of the reason's words
 )
-
-_TS = pa.timestamp("us", tz="UTC")
-
-# What one session contributes, after both shapes are normalized (the columnar reader's target).
-# `rate_limit` is `max_requests_per_1_minute`, else `rate_limits.max_requests_per_1_minute`; `status` is
-# one of active / expired / cancelled or null; `ttl_seconds` is the given field only (the TTL derived
-# from `expires_at - created_at` is the rules' business, as `ChatKitSession.ttl` is).
-SESSION_SCHEMA = pa.schema(
-    [
-        pa.field("id", pa.string(), nullable=False),
-        pa.field("status", pa.string()),
-        pa.field("workflow_id", pa.string()),
-        pa.field("workflow_version", pa.string()),
-        pa.field("customer_id", pa.string()),
-        pa.field("rate_limit", pa.int64()),
-        pa.field("requests", pa.int64()),
-        pa.field("ttl_seconds", pa.int64()),
-        pa.field("created_at", _TS),
-        pa.field("expires_at", _TS),
-        pa.field("cancelled_at", _TS),
-        pa.field("reason", pa.string()),
-    ]
-)
+from chatkit.session_table import SESSION_SCHEMA
 
 CATEGORIES = [c.value for c in Category]
 SEVERITIES = [s.value for s in Severity]

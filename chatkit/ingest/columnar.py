@@ -11,7 +11,7 @@ its errors are today's, word for word. Files the fast path does not cover (not C
 unknown columns, NUL bytes, quoted newlines together with ragged rows) go through today's importer
 whole. The lifecycle merge is a group-by over the rows whose id repeats, with the README's rule.
 
-The result is a `SESSION_SCHEMA` table plus `has_config_warning`, the input of
+The result is a `chatkit.session_table.TABLE_SCHEMA` table, the input of
 `chatkit.analytics.facts.facts_frame_from_columns`, and the warnings as `IssueColumns` (the
 configuration warnings, ~1 per 10 sessions of real data, built by column).
 tests/ingest/test_columnar.py asserts that both paths give the same facts, errors and warnings.
@@ -53,28 +53,9 @@ from chatkit.ingest.records import PackedRecords, RecordsPart, csv_part, dump, j
 from chatkit.ingest.sniff import looks_jsonl, sniff
 from chatkit.ingest.stream import is_jsonl, plain_utf8, sniff_head
 from chatkit.ingest.validate import config_field, validate_one
+from chatkit.session_table import TABLE_SCHEMA
+from chatkit.session_table import TIMESTAMP as _TS
 
-_TS = pa.timestamp("us", tz="UTC")
-# `chatkit.analytics.columnar_rules.SESSION_SCHEMA` (ingest may not import analytics: the layers are
-# siblings; tests/ingest/test_columnar.py asserts the two are equal) and the facts table's
-# `has_config_warning`.
-TABLE_SCHEMA = pa.schema(
-    [
-        pa.field("id", pa.string(), nullable=False),
-        pa.field("status", pa.string()),
-        pa.field("workflow_id", pa.string()),
-        pa.field("workflow_version", pa.string()),
-        pa.field("customer_id", pa.string()),
-        pa.field("rate_limit", pa.int64()),
-        pa.field("requests", pa.int64()),
-        pa.field("ttl_seconds", pa.int64()),
-        pa.field("created_at", _TS),
-        pa.field("expires_at", _TS),
-        pa.field("cancelled_at", _TS),
-        pa.field("reason", pa.string()),
-        pa.field("has_config_warning", pa.bool_(), nullable=False),
-    ]
-)
 BLOCK_BYTES = 16 << 20  # one chunk of the file at a time: the raw cells of a chunk are freed after it
 
 _MIN_S, _MAX_S = 946_684_800, 4_102_444_800  # parse_timestamp's range: years 2000-2099

@@ -18,12 +18,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from support import FIXTURES
 
-from chatkit.analytics.columnar_rules import SESSION_SCHEMA
 from chatkit.analytics.facts import facts_frame_from_columns
 from chatkit.analytics.frame import sessions_frame
 from chatkit.analytics.tables import issues_table
 from chatkit.domain.sample import sample_records
-from chatkit.ingest.columnar import TABLE_SCHEMA, ColumnarImport, import_columnar
+from chatkit.ingest.columnar import ColumnarImport, import_columnar
 from chatkit.ingest.importer import import_bytes  # today's row path: the reference
 from chatkit.ingest.issue_columns import IssueColumns
 
@@ -40,10 +39,6 @@ def assert_same(name: str, data: bytes, **options: int) -> ColumnarImport:
     pd.testing.assert_frame_equal(issues_table(got.warnings), issues_table(reference.warnings))
     assert got.rows_read == reference.rows_read
     return got
-
-
-def test_the_table_is_the_rules_input_plus_the_warning_flag() -> None:
-    assert TABLE_SCHEMA.remove(TABLE_SCHEMA.get_field_index("has_config_warning")) == SESSION_SCHEMA
 
 
 @pytest.mark.parametrize("path", sorted(FIXTURES.glob("*.[cj]s[vo]*")), ids=lambda p: p.name)
