@@ -371,6 +371,18 @@ def test_a_click_on_a_bar_narrows_the_session_table(server: Server, browser: Bro
     assert "Traceback" not in server.log.read_text()
 
 
+def _export_rows(server: Server, dataset_id: str) -> list[dict]:
+    """The data set's `export` audit rows, once the click's rerun has written one (30 s at most)."""
+    deadline = time.monotonic() + 30
+    while True:
+        check = Store.from_settings(Settings(_env_file=None, chatkit_data_dir=server.data_dir))
+        exports = check.audit_log(actions=["export"], dataset_id=dataset_id)
+        check.close()
+        if exports or time.monotonic() >= deadline:
+            return exports
+        time.sleep(0.2)
+
+
 def test_a_table_offers_no_toolbar_download_only_its_audited_button(server: Server, browser: Browser) -> None:
     """Streamlit's toolbar download bypassed the audit log: it is off (client.disableDataExport), and
     the table's own button sends formula-neutral bytes and writes an export row."""
@@ -407,15 +419,7 @@ def test_a_table_offers_no_toolbar_download_only_its_audited_button(server: Serv
     cells = [*saved.columns, *saved.to_numpy().ravel().tolist()]
     assert len(saved) == len(sessions) and any(c.startswith("'=") for c in cells)
     assert not [c for c in cells if csv_cell(c) != c]
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        check = Store.from_settings(Settings(_env_file=None, chatkit_data_dir=server.data_dir))
-        exports = check.audit_log(actions=["export"], dataset_id=dataset_id)
-        check.close()
-        if exports:
-            break
-        time.sleep(0.2)
-    (row,) = exports
+    (row,) = _export_rows(server, dataset_id)
     assert row["actor"] == "local" and row["detail"] == f"Overview session table: {len(sessions)} rows"
     page.context.close()
     assert "Traceback" not in server.log.read_text()
@@ -658,15 +662,7 @@ def test_a_table_longer_than_it_shows_downloads_every_matching_row(server: Serve
     order = {"critical": 0, "warning": 1, "info": 2}
     ranks = [order[s] for s in saved["severity"]]
     assert ranks == sorted(ranks)  # the table's order: the most severe first
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        check = Store.from_settings(Settings(_env_file=None, chatkit_data_dir=server.data_dir))
-        exports = check.audit_log(actions=["export"], dataset_id=dataset_id)
-        check.close()
-        if exports:
-            break
-        time.sleep(0.2)
-    (row,) = exports
+    (row,) = _export_rows(server, dataset_id)
     assert row["detail"] == "Overview session table: 1,200 rows"
     page.context.close()
     assert "Traceback" not in server.log.read_text()
