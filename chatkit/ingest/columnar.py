@@ -545,6 +545,7 @@ _ISO_TEMPLATES = _iso_templates()
 _ZONED_SIZES = [size for size, (_, zoned) in _ISO_TEMPLATES.items() if zoned]
 _EPOCH_DIGITS = (9, 10, 12, 13)  # seconds or milliseconds of years 2000-2099 (range checked apart)
 _MAX_COUNT_DIGITS = 15
+_MAX_ZEROS = 6  # a count's `.000000`: the longest fraction the masks accept
 
 
 def _printable(byte: np.ndarray) -> np.ndarray:
@@ -567,7 +568,8 @@ class _Bytes:
     def data(self) -> np.ndarray:
         # One zero byte past the end: an empty cell's first and last byte read it (and match nothing).
         data = self.col.buffers()[2]
-        return np.concatenate([np.frombuffer(data, dtype=np.uint8) if data else np.zeros(0, np.uint8), [0]])
+        bytes_ = np.frombuffer(data, dtype=np.uint8) if data else np.zeros(0, np.uint8)
+        return np.concatenate([bytes_, np.zeros(1, np.uint8)])
 
     @cached_property
     def first(self) -> np.ndarray:
@@ -601,21 +603,27 @@ class _Bytes:
     @cached_property
     def number(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Per cell: digits, or digits `.` digits (shape); whether it has the `.`; the integer part's
-        length; the fraction's length; whether the fraction is all zeros."""
+        length; the fraction's length; whether the fraction is all zeros (told for fractions of at
+        most `_MAX_ZEROS` digits only)."""
         data, start, end = self.data, self.start, self.end
-        other = (data < 48) | (data > 57)
-        seen = np.concatenate([[0], np.cumsum(other)])  # non-digits before each byte
+        other = (data - ord("0")) > 9  # bytes wrap: below "0" too
+        seen = np.concatenate([[0], np.cumsum(other, dtype=np.int32)])  # non-digits before each byte
         count = seen[end] - seen[start]
         one = count == 1
-        # A cell's first non-digit is the column's `seen[start]`-th one.
+        # A cell's first non-digit is the column's `seen[start]`-th one (the zero byte past the end
+        # is one, so there is always one).
         where = np.flatnonzero(other)
         point = np.where(one, where[np.minimum(seen[start], len(where) - 1)], end)
         dot = one & (data[point] == ord("."))
         shape = (count == 0) | dot
         whole = np.where(dot, point - start, self.length)
         fraction = np.where(dot, end - point - 1, 0)
-        nonzero = np.concatenate([[0], np.cumsum(data != ord("0"))])
-        zeros = nonzero[end] - nonzero[np.minimum(point + 1, end)] == 0
+        # All zeros, for the fractions the masks accept (at most 6 digits): a byte at a time.
+        zeros = np.ones(len(dot), dtype=bool)
+        short = np.flatnonzero(dot & (fraction <= _MAX_ZEROS))
+        for k in range(1, _MAX_ZEROS + 1):
+            within = short[fraction[short] >= k]
+            zeros[within] &= data[point[within] + k] == ord("0")
         return shape, dot, whole, fraction, zeros
 
     def integers(self, ok: np.ndarray, digits: np.ndarray) -> np.ndarray:
