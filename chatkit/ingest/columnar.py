@@ -771,25 +771,37 @@ def _merge(work: pa.Table, name: str, word: str) -> tuple[pa.Table, IssueColumns
         return work.take(pa.array(order)), IssueColumns(), rows[order]
     pair = np.flatnonzero(repeated)
     pair = pair[np.argsort(rows[pair], kind="stable")]  # the merge reads each id's records in row order
-    group = work.take(pa.array(pair)).to_pandas(timestamp_as_object=False)
-    warnings = _conflicts(group, name, word)
-    terminal = group["status"].isin(TERMINAL_STATUSES)
-    group["terminal"] = group["status"].where(terminal)
-    group["other"] = group["status"].where(~terminal & group["status"].notna())
-    grouped = group.groupby("id", sort=False)
-    merged = grouped.last()  # the last non-null value of every column: later records fill in
-    first = grouped["row"].first()
-    merged["last_row"] = grouped["row"].last()
-    merged["row"] = first
-    merged["status"] = merged["terminal"].fillna(merged["other"])
-    merged = merged.reset_index()
-    merged_table = pa.Table.from_pandas(merged[[f.name for f in _WORK]], schema=_WORK, preserve_index=False)
-    both = pa.concat_tables([work, merged_table])
-    index = np.concatenate([single, work.num_rows + np.arange(len(merged))])
-    first_rows = np.concatenate([rows[single], merged["row"].to_numpy()])
-    last = np.concatenate([rows[single], merged["last_row"].to_numpy()])
-    order = np.argsort(first_rows, kind="stable")
-    return both.take(pa.array(index[order])), warnings, last[order]
+    group = work.take(pa.array(pair))
+    warnings = _conflicts(group.to_pandas(timestamp_as_object=False), name, word)
+    # Each id's records together, in row order; `starts` where each id's run begins.
+    key = codes[pair]
+    order = np.argsort(key, kind="stable")
+    starts = np.flatnonzero(np.r_[True, key[order][1:] != key[order][:-1]])
+    ends = np.r_[starts[1:], len(order)] - 1
+    at = np.arange(len(order))
+
+    def last(known: np.ndarray) -> pa.Array:
+        """Each id's last record with a known value (its row in `group`; null if none): later
+        records fill in."""
+        best = np.maximum.reduceat(np.where(known[order], at, -1), starts)
+        return pa.array(order[np.maximum(best, 0)], mask=best < 0)
+
+    status = group.column("status")
+    terminal = _np(pc.is_in(status, pa.array(sorted(TERMINAL_STATUSES))))
+    final_status = pc.coalesce(status.take(last(terminal)), status.take(last(_known(status) & ~terminal)))
+    pair_rows = rows[pair][order]
+    columns = {
+        f.name: group.column(f.name).take(last(_known(group.column(f.name))))
+        for f in _WORK
+        if f.name not in ("row", "status")
+    }
+    merged = pa.table({"row": pa.array(pair_rows[starts]), "status": final_status, **columns}, schema=_WORK)
+    both = pa.concat_tables([work, merged])
+    index = np.concatenate([single, work.num_rows + np.arange(merged.num_rows)])
+    first_rows = np.concatenate([rows[single], pair_rows[starts]])
+    last_rows = np.concatenate([rows[single], pair_rows[ends]])
+    by_first = np.argsort(first_rows, kind="stable")
+    return both.take(pa.array(index[by_first])), warnings, last_rows[by_first]
 
 
 def _conflicts(group: pd.DataFrame, name: str, word: str) -> IssueColumns:
@@ -897,8 +909,12 @@ def _locations(word: str, rows: np.ndarray) -> pa.Array:
     return pc.binary_join_element_wise(prefix, pa.array(rows, type=pa.int64()).cast(pa.string()), suffix, "")
 
 
+def _known(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    return ~np.asarray(pc.is_null(column).to_numpy(zero_copy_only=False), dtype=bool)
+
+
 def _ints(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    known = ~np.asarray(pc.is_null(column).to_numpy(zero_copy_only=False), dtype=bool)
+    known = _known(column)
     values = np.asarray(pc.fill_null(column, 0).to_numpy(zero_copy_only=False), dtype=np.int64)
     return values, known
 
