@@ -626,18 +626,14 @@ class _Bytes:
             zeros[within] &= data[point[within] + k] == ord("0")
         return shape, dot, whole, fraction, zeros
 
-    def integers(self, ok: np.ndarray, digits: np.ndarray) -> np.ndarray:
-        """The value of each `ok` cell's first `digits` bytes (all digits, at most 18), else 0."""
-        values = np.zeros(len(ok), dtype=np.int64)
-        cells = np.flatnonzero(ok)
-        if not cells.size:
-            return values
-        lens = digits[cells]
-        begins = np.cumsum(lens) - lens
-        within = np.arange(lens.sum()) - np.repeat(begins, lens)
-        byte = self.data[np.repeat(self.start[cells], lens) + within].astype(np.int64) - 48
-        terms = byte * np.power(10, np.repeat(lens, lens) - 1 - within, dtype=np.int64)
-        values[cells] = np.add.reduceat(terms, begins)
+    def integers(self, ok: np.ndarray) -> np.ndarray:
+        """The value of each `ok` cell (digits, perhaps a `.` and zeros), else 0: Arrow's casts over
+        the same buffers. The masks allow at most 15 digits, which a float64 holds exactly."""
+        dot = self.number[1]
+        values = _ints(pc.cast(self.only(ok & ~dot), pa.int64()))[0]
+        if (ok & dot).any():
+            floats = pc.fill_null(pc.cast(self.only(ok & dot), pa.float64()), 0.0)
+            values = np.where(dot, np.asarray(floats.to_numpy(), dtype=np.float64).astype(np.int64), values)
         return values
 
     def iso(self) -> tuple[np.ndarray, np.ndarray]:
@@ -689,7 +685,7 @@ def _check(kind: str, col: pa.Array, cells: _Bytes) -> tuple[np.ndarray, pa.Arra
         lead = (cells.first != ord("0")) | (whole == 1)
         point = ~dot | ((fraction >= 1) & (fraction <= 6) & zeros)
         number = shape & (whole >= 1) & (whole <= _MAX_COUNT_DIGITS) & lead & point
-        values = cells.integers(number, whole)
+        values = cells.integers(number)
         return empty | number, pa.array(values, type=pa.int64(), mask=~number)
     if kind == "time":
         return _times(cells, empty)
@@ -701,7 +697,7 @@ def _times(cells: _Bytes, empty: np.ndarray) -> tuple[np.ndarray, pa.Array]:
     shape, dot, whole, fraction, zeros = cells.number
     point = ~dot | ((fraction == 1) & zeros)
     epoch = shape & np.isin(whole, _EPOCH_DIGITS) & (cells.first != ord("0")) & point
-    digits = cells.integers(epoch, whole)
+    digits = cells.integers(epoch)
     millis = digits >= 100_000_000_000
     seconds = np.where(millis, digits // 1000, digits)
     micros = np.where(millis, digits * 1000, digits * 1_000_000)
