@@ -26,6 +26,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -548,6 +549,13 @@ _MAX_COUNT_DIGITS = 15
 _MAX_ZEROS = 6  # a count's `.000000`: the longest fraction the masks accept
 
 
+def _one_of(sizes: np.ndarray, allowed: Sequence[int]) -> np.ndarray:
+    """`np.isin` for a few small sizes, by a lookup table (`isin` sorts)."""
+    table = np.zeros(max(allowed) + 2, dtype=bool)
+    table[list(allowed)] = True
+    return table[np.minimum(sizes, len(table) - 1)]
+
+
 def _printable(byte: np.ndarray) -> np.ndarray:
     """`[!-~]`: printable ASCII, no space (a cell whose both ends are is one `strip()` keeps whole)."""
     return (byte >= 0x21) & (byte <= 0x7E)
@@ -591,7 +599,7 @@ class _Bytes:
         """`_NON_FINITE_RE`: the regex on the few cells that could match (ASCII, 3-9 bytes, ending in
         n, f or y)."""
         tail = self.last | 0x20
-        maybe = np.isin(self.length, _NON_FINITE_SIZES) & (
+        maybe = _one_of(self.length, _NON_FINITE_SIZES) & (
             (tail == ord("n")) | (tail == ord("f")) | (tail == ord("y"))
         )
         out = np.zeros(len(maybe), dtype=bool)
@@ -648,7 +656,7 @@ class _Bytes:
             fixed = template >= 0
             good = np.all(np.where(fixed, cells == template, digit), axis=1)
             found[at] = good
-        zoned = found & np.isin(self.length, _ZONED_SIZES)
+        zoned = found & _one_of(self.length, _ZONED_SIZES)
         return found, zoned
 
 
@@ -696,7 +704,7 @@ def _times(cells: _Bytes, empty: np.ndarray) -> tuple[np.ndarray, pa.Array]:
     """ISO-8601 in UTC, or epoch seconds / milliseconds, as `parse_timestamp` reads them."""
     shape, dot, whole, fraction, zeros = cells.number
     point = ~dot | ((fraction == 1) & zeros)
-    epoch = shape & np.isin(whole, _EPOCH_DIGITS) & (cells.first != ord("0")) & point
+    epoch = shape & _one_of(whole, _EPOCH_DIGITS) & (cells.first != ord("0")) & point
     digits = cells.integers(epoch)
     millis = digits >= 100_000_000_000
     seconds = np.where(millis, digits // 1000, digits)
