@@ -26,7 +26,9 @@ from __future__ import annotations
 import io
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -59,17 +61,10 @@ from chatkit.session_table import TIMESTAMP as _TS
 BLOCK_BYTES = 16 << 20  # one chunk of the file at a time: the raw cells of a chunk are freed after it
 
 _MIN_S, _MAX_S = 946_684_800, 4_102_444_800  # parse_timestamp's range: years 2000-2099
-_COUNT = r"^(?:0|[1-9]\d{0,14})(?:\.0{1,6})?$"
-_EPOCH = r"^(?:[1-9]\d{8,9}|[1-9]\d{11,12})(?:\.0)?$"
-_ISO = r"^20\d\d-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{3}|\.\d{6})?(?:Z|\+00:00)?$"
-_SAFE_ENDS = r"(?s)^[!-~](?:.*[!-~])?$"  # printable ASCII at both ends: Python's strip() is a no-op
 _NON_FINITE_RE = "(?i)^(?:" + "|".join(re.escape(t) for t in sorted(csv_reader._NON_FINITE)) + ")$"
+_NON_FINITE_SIZES = sorted({len(t) for t in csv_reader._NON_FINITE})  # ASCII: one byte a character
 _STATUSES = ["active", "expired", "cancelled"]
 _PLAIN_KINDS = frozenset({"object", "status", "count", "time", "bool", "empty"})
-# A free value (configuration, state variable): printable ASCII at both ends, not a list or dict (the
-# first character no `[` or `{`) — one regex where three were.
-_FREE_ENDS = r"(?s)^[!-Z\\\]-z|-~](?:.*[!-~])?$"
-
 # Column paths the fast path knows, and what kind of cell each takes.
 _KINDS: dict[tuple[str, ...], str] = {
     ("id",): "id",
@@ -426,16 +421,15 @@ class _CsvColumns:
         cells = batch.columns
         plain = np.ones(n, dtype=bool)
         limit = self.max_field_bytes // 4
-        for col in cells:
+        as_bytes = [_Bytes(col) for col in cells]
+        for col in as_bytes:
             # Bytes >= characters: a cell within the limit in bytes is within it in characters
             # (the length comes from the offsets, no scan). A plain row has a plain id, so it is
             # never blank.
-            plain &= _np(pc.less_equal(pc.binary_length(col), limit))
+            plain &= col.length <= limit
         values: dict[str, pa.Array] = {}
         for kind, column in self.kinds:
-            col = cells[column.index]
-            empty = _np(pc.equal(col, ""))
-            ok, value = _check(kind, col, empty)
+            ok, value = _check(kind, cells[column.index], as_bytes[column.index])
             plain &= ok
             out = _OUT.get(column.path)
             if out is not None:
@@ -537,63 +531,194 @@ def _np(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool)
 
 
-def _plain_text(col: pa.Array) -> np.ndarray:
-    """Text `strip()` keeps whole that is no NaN/Infinity token (the only kinds that need it: a
-    regex per cell is the masks' main cost)."""
-    return _np(pc.match_substring_regex(col, _SAFE_ENDS)) & ~_np(
-        pc.match_substring_regex(col, _NON_FINITE_RE)
-    )
+def _iso_templates() -> dict[int, tuple[np.ndarray, bool]]:
+    """What `parse_timestamp`'s ISO-8601 in UTC looks like, by length: each byte a digit (-1) or
+    itself, and whether it ends in a zone (`Z`, `+00:00`). The nine lengths differ."""
+    out = {}
+    for fraction in ("", ".ddd", ".dddddd"):
+        for zone in ("", "Z", "+00:00"):
+            text = "20dd-dd-ddTdd:dd:dd" + fraction + zone
+            out[len(text)] = (np.array([-1 if ch == "d" else ord(ch) for ch in text]), bool(zone))
+    return out
 
 
-def _check(kind: str, col: pa.Array, empty: np.ndarray) -> tuple[np.ndarray, pa.Array]:
+_ISO_TEMPLATES = _iso_templates()
+_ZONED_SIZES = [size for size, (_, zoned) in _ISO_TEMPLATES.items() if zoned]
+_EPOCH_DIGITS = (9, 10, 12, 13)  # seconds or milliseconds of years 2000-2099 (range checked apart)
+_MAX_COUNT_DIGITS = 15
+_MAX_ZEROS = 6  # a count's `.000000`: the longest fraction the masks accept
+
+
+def _one_of(sizes: np.ndarray, allowed: Sequence[int]) -> np.ndarray:
+    """`np.isin` for a few small sizes, by a lookup table (`isin` sorts)."""
+    table = np.zeros(max(allowed) + 2, dtype=bool)
+    table[list(allowed)] = True
+    return table[np.minimum(sizes, len(table) - 1)]
+
+
+def _printable(byte: np.ndarray) -> np.ndarray:
+    """`[!-~]`: printable ASCII, no space (a cell whose both ends are is one `strip()` keeps whole)."""
+    return (byte >= 0x21) & (byte <= 0x7E)
+
+
+class _Bytes:
+    """A text column's cells as byte ranges of its data buffer: masks by numpy over the bytes, where a
+    regex per cell (`match_substring_regex`) was most of the import's cost. Cells are valid UTF-8."""
+
+    def __init__(self, col: pa.Array) -> None:
+        assert col.null_count == 0  # the CSV reader gives "" for an empty cell, never null
+        bounds = np.frombuffer(col.buffers()[1], dtype=np.int32)[col.offset : col.offset + len(col) + 1]
+        self.col = col
+        self.start, self.end = bounds[:-1].astype(np.int64), bounds[1:].astype(np.int64)
+        self.length = self.end - self.start
+
+    @cached_property
+    def data(self) -> np.ndarray:
+        # One zero byte past the end: an empty cell's first and last byte read it (and match nothing).
+        data = self.col.buffers()[2]
+        bytes_ = np.frombuffer(data, dtype=np.uint8) if data else np.zeros(0, np.uint8)
+        return np.concatenate([bytes_, np.zeros(1, np.uint8)])
+
+    @cached_property
+    def first(self) -> np.ndarray:
+        return np.where(self.length > 0, self.data[self.start], 0)
+
+    @cached_property
+    def last(self) -> np.ndarray:
+        return np.where(self.length > 0, self.data[self.end - 1], 0)
+
+    def only(self, keep: np.ndarray) -> pa.Array:
+        """The column with null where not `keep`: its buffers shared, only a validity bitmap new."""
+        bits = np.concatenate([np.zeros(self.col.offset, dtype=bool), keep])
+        bitmap = pa.py_buffer(np.packbits(bits, bitorder="little"))
+        return pa.Array.from_buffers(
+            pa.string(), len(keep), [bitmap, *self.col.buffers()[1:]], offset=self.col.offset
+        )
+
+    def non_finite(self) -> np.ndarray:
+        """`_NON_FINITE_RE`: the regex on the few cells that could match (ASCII, 3-9 bytes, ending in
+        n, f or y)."""
+        tail = self.last | 0x20
+        maybe = _one_of(self.length, _NON_FINITE_SIZES) & (
+            (tail == ord("n")) | (tail == ord("f")) | (tail == ord("y"))
+        )
+        out = np.zeros(len(maybe), dtype=bool)
+        at = np.flatnonzero(maybe)
+        if at.size:
+            out[at] = _np(pc.match_substring_regex(self.col.take(pa.array(at)), _NON_FINITE_RE))
+        return out
+
+    @cached_property
+    def number(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Per cell: digits, or digits `.` digits (shape); whether it has the `.`; the integer part's
+        length; the fraction's length; whether the fraction is all zeros (told for fractions of at
+        most `_MAX_ZEROS` digits only)."""
+        data, start, end = self.data, self.start, self.end
+        other = (data - ord("0")) > 9  # bytes wrap: below "0" too
+        seen = np.concatenate([[0], np.cumsum(other, dtype=np.int32)])  # non-digits before each byte
+        count = seen[end] - seen[start]
+        one = count == 1
+        # A cell's first non-digit is the column's `seen[start]`-th one (the zero byte past the end
+        # is one, so there is always one).
+        where = np.flatnonzero(other)
+        point = np.where(one, where[np.minimum(seen[start], len(where) - 1)], end)
+        dot = one & (data[point] == ord("."))
+        shape = (count == 0) | dot
+        whole = np.where(dot, point - start, self.length)
+        fraction = np.where(dot, end - point - 1, 0)
+        # All zeros, for the fractions the masks accept (at most 6 digits): a byte at a time.
+        zeros = np.ones(len(dot), dtype=bool)
+        short = np.flatnonzero(dot & (fraction <= _MAX_ZEROS))
+        for k in range(1, _MAX_ZEROS + 1):
+            within = short[fraction[short] >= k]
+            zeros[within] &= data[point[within] + k] == ord("0")
+        return shape, dot, whole, fraction, zeros
+
+    def integers(self, ok: np.ndarray) -> np.ndarray:
+        """The value of each `ok` cell (digits, perhaps a `.` and zeros), else 0: Arrow's casts over
+        the same buffers. The masks allow at most 15 digits, which a float64 holds exactly."""
+        dot = self.number[1]
+        values = _ints(pc.cast(self.only(ok & ~dot), pa.int64()))[0]
+        if (ok & dot).any():
+            floats = pc.fill_null(pc.cast(self.only(ok & dot), pa.float64()), 0.0)
+            values = np.where(dot, np.asarray(floats.to_numpy(), dtype=np.float64).astype(np.int64), values)
+        return values
+
+    def iso(self) -> tuple[np.ndarray, np.ndarray]:
+        """`_ISO` (`20dd-dd-ddTdd:dd:dd`, `.ddd` or `.dddddd`, `Z` or `+00:00`), and which have a zone."""
+        found = np.zeros(len(self.length), dtype=bool)
+        for size, (template, _) in _ISO_TEMPLATES.items():
+            at = np.flatnonzero(self.length == size)
+            if not at.size:
+                continue
+            cells = self.data[self.start[at, None] + np.arange(size)]
+            digit = (cells >= 48) & (cells <= 57)
+            fixed = template >= 0
+            good = np.all(np.where(fixed, cells == template, digit), axis=1)
+            found[at] = good
+        zoned = found & _one_of(self.length, _ZONED_SIZES)
+        return found, zoned
+
+
+def _plain_text(cells: _Bytes) -> np.ndarray:
+    """Text `strip()` keeps whole (printable ASCII at both ends) that is no NaN/Infinity token."""
+    return _printable(cells.first) & _printable(cells.last) & ~cells.non_finite()
+
+
+def _check(kind: str, col: pa.Array, cells: _Bytes) -> tuple[np.ndarray, pa.Array]:
     """(cells this column's fast path accepts, their values with null for empty)."""
-    null = pa.array(empty)
+    empty = cells.length == 0
     if kind == "id":
-        return _plain_text(col) & _np(pc.less_equal(pc.utf8_length(col), 512)), col
+        short = cells.length <= 512  # bytes >= characters: only longer cells need counting
+        if not short.all():
+            short |= _np(pc.less_equal(pc.utf8_length(col), 512))
+        return _plain_text(cells) & short, col
     if kind == "text":
-        return empty | _plain_text(col), pc.if_else(null, None, col)
+        return empty | _plain_text(cells), cells.only(~empty)
     if kind == "object":
         return empty | _np(pc.equal(col, "chatkit.session")), col
     if kind == "status":
-        return empty | _np(pc.is_in(col, pa.array(_STATUSES))), pc.if_else(null, None, col)
+        return empty | _np(pc.is_in(col, pa.array(_STATUSES))), cells.only(~empty)
     if kind == "empty":
         return empty, col
     if kind == "bool":
         words = pa.array(sorted(csv_reader._TRUE | csv_reader._FALSE))
         return empty | _np(pc.is_in(col, words)), col
     if kind == "any":  # free values (configuration, state variables): anything but NaN or a list/dict
-        free = _np(pc.match_substring_regex(col, _FREE_ENDS))
-        return empty | (free & ~_np(pc.match_substring_regex(col, _NON_FINITE_RE))), col
-    if kind == "count":
-        ok = empty | _np(pc.match_substring_regex(col, _COUNT))
-        whole = pc.replace_substring_regex(pc.if_else(pa.array(ok & ~empty), col, None), r"\.0*$", "")
-        return ok, pc.cast(whole, pa.int64())
+        first = cells.first
+        free = _printable(first) & (first != ord("[")) & (first != ord("{")) & _printable(cells.last)
+        return empty | (free & ~cells.non_finite()), col
+    if kind == "count":  # a whole number, perhaps written `7.0` (a float column's export)
+        shape, dot, whole, fraction, zeros = cells.number
+        lead = (cells.first != ord("0")) | (whole == 1)
+        point = ~dot | ((fraction >= 1) & (fraction <= 6) & zeros)
+        number = shape & (whole >= 1) & (whole <= _MAX_COUNT_DIGITS) & lead & point
+        values = cells.integers(number)
+        return empty | number, pa.array(values, type=pa.int64(), mask=~number)
     if kind == "time":
-        return _times(col, empty)
+        return _times(cells, empty)
     raise AssertionError(kind)
 
 
-def _times(col: pa.Array, empty: np.ndarray) -> tuple[np.ndarray, pa.Array]:
+def _times(cells: _Bytes, empty: np.ndarray) -> tuple[np.ndarray, pa.Array]:
     """ISO-8601 in UTC, or epoch seconds / milliseconds, as `parse_timestamp` reads them."""
-    epoch = _np(pc.match_substring_regex(col, _EPOCH))
-    iso = _np(pc.match_substring_regex(col, _ISO))
-    numbers = pc.cast(
-        pc.replace_substring_regex(pc.if_else(pa.array(epoch), col, None), r"\.0$", ""), pa.int64()
-    )
-    digits = np.asarray(pc.fill_null(numbers, 0).to_numpy(zero_copy_only=False), dtype=np.int64)
+    shape, dot, whole, fraction, zeros = cells.number
+    point = ~dot | ((fraction == 1) & zeros)
+    epoch = shape & _one_of(whole, _EPOCH_DIGITS) & (cells.first != ord("0")) & point
+    digits = cells.integers(epoch)
     millis = digits >= 100_000_000_000
     seconds = np.where(millis, digits // 1000, digits)
     micros = np.where(millis, digits * 1000, digits * 1_000_000)
     epoch &= (seconds >= _MIN_S) & (seconds < _MAX_S) & (~millis | (digits >= _MIN_S * 1000))
-    naive = pc.replace_substring_regex(pc.if_else(pa.array(iso), col, None), r"(?:Z|\+00:00)$", "")
-    try:
-        iso_values = pc.cast(pc.cast(naive, pa.timestamp("us")), _TS)
+    iso, zoned = cells.iso()
+    try:  # Arrow reads a zone only into a zoned type, and none into one
+        naive = pc.cast(cells.only(iso & ~zoned), pa.timestamp("us")).cast(pa.int64())
+        aware = pc.cast(cells.only(zoned), _TS).cast(pa.int64())
     except pa.ArrowInvalid:  # a date that does not exist (2026-02-30): those cells take the row path
-        iso_values = pa.nulls(len(col), _TS)
+        iso_micros = np.zeros(len(iso), dtype=np.int64)
         iso[:] = False
-    iso_micros = np.asarray(
-        pc.fill_null(iso_values.cast(pa.int64()), 0).to_numpy(zero_copy_only=False), dtype=np.int64
-    )
+    else:
+        iso_micros = np.where(zoned, _ints(aware)[0], _ints(naive)[0])
     value = np.where(epoch, micros, iso_micros)
     known = epoch | iso
     values = pa.array(value, type=pa.int64(), mask=~known).cast(_TS)
@@ -650,25 +775,37 @@ def _merge(work: pa.Table, name: str, word: str) -> tuple[pa.Table, IssueColumns
         return work.take(pa.array(order)), IssueColumns(), rows[order]
     pair = np.flatnonzero(repeated)
     pair = pair[np.argsort(rows[pair], kind="stable")]  # the merge reads each id's records in row order
-    group = work.take(pa.array(pair)).to_pandas(timestamp_as_object=False)
-    warnings = _conflicts(group, name, word)
-    terminal = group["status"].isin(TERMINAL_STATUSES)
-    group["terminal"] = group["status"].where(terminal)
-    group["other"] = group["status"].where(~terminal & group["status"].notna())
-    grouped = group.groupby("id", sort=False)
-    merged = grouped.last()  # the last non-null value of every column: later records fill in
-    first = grouped["row"].first()
-    merged["last_row"] = grouped["row"].last()
-    merged["row"] = first
-    merged["status"] = merged["terminal"].fillna(merged["other"])
-    merged = merged.reset_index()
-    merged_table = pa.Table.from_pandas(merged[[f.name for f in _WORK]], schema=_WORK, preserve_index=False)
-    both = pa.concat_tables([work, merged_table])
-    index = np.concatenate([single, work.num_rows + np.arange(len(merged))])
-    first_rows = np.concatenate([rows[single], merged["row"].to_numpy()])
-    last = np.concatenate([rows[single], merged["last_row"].to_numpy()])
-    order = np.argsort(first_rows, kind="stable")
-    return both.take(pa.array(index[order])), warnings, last[order]
+    group = work.take(pa.array(pair))
+    warnings = _conflicts(group.to_pandas(timestamp_as_object=False), name, word)
+    # Each id's records together, in row order; `starts` where each id's run begins.
+    key = codes[pair]
+    order = np.argsort(key, kind="stable")
+    starts = np.flatnonzero(np.r_[True, key[order][1:] != key[order][:-1]])
+    ends = np.r_[starts[1:], len(order)] - 1
+    at = np.arange(len(order))
+
+    def last(known: np.ndarray) -> pa.Array:
+        """Each id's last record with a known value (its row in `group`; null if none): later
+        records fill in."""
+        best = np.maximum.reduceat(np.where(known[order], at, -1), starts)
+        return pa.array(order[np.maximum(best, 0)], mask=best < 0)
+
+    status = group.column("status")
+    terminal = _np(pc.is_in(status, pa.array(sorted(TERMINAL_STATUSES))))
+    final_status = pc.coalesce(status.take(last(terminal)), status.take(last(_known(status) & ~terminal)))
+    pair_rows = rows[pair][order]
+    columns = {
+        f.name: group.column(f.name).take(last(_known(group.column(f.name))))
+        for f in _WORK
+        if f.name not in ("row", "status")
+    }
+    merged = pa.table({"row": pa.array(pair_rows[starts]), "status": final_status, **columns}, schema=_WORK)
+    both = pa.concat_tables([work, merged])
+    index = np.concatenate([single, work.num_rows + np.arange(merged.num_rows)])
+    first_rows = np.concatenate([rows[single], pair_rows[starts]])
+    last_rows = np.concatenate([rows[single], pair_rows[ends]])
+    by_first = np.argsort(first_rows, kind="stable")
+    return both.take(pa.array(index[by_first])), warnings, last_rows[by_first]
 
 
 def _conflicts(group: pd.DataFrame, name: str, word: str) -> IssueColumns:
@@ -776,8 +913,12 @@ def _locations(word: str, rows: np.ndarray) -> pa.Array:
     return pc.binary_join_element_wise(prefix, pa.array(rows, type=pa.int64()).cast(pa.string()), suffix, "")
 
 
+def _known(column: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    return ~np.asarray(pc.is_null(column).to_numpy(zero_copy_only=False), dtype=bool)
+
+
 def _ints(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, np.ndarray]:
-    known = ~np.asarray(pc.is_null(column).to_numpy(zero_copy_only=False), dtype=bool)
+    known = _known(column)
     values = np.asarray(pc.fill_null(column, 0).to_numpy(zero_copy_only=False), dtype=np.int64)
     return values, known
 
