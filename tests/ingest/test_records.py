@@ -4,16 +4,23 @@ and they hold no secret."""
 from __future__ import annotations
 
 import json
+import re
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from ingest.test_columnar import _sample_csv, _sample_jsonl
 from support import FIXTURES
 
 from chatkit.domain.lifecycle import merge_lifecycle
 from chatkit.domain.models import ImportIssue
+from chatkit.domain.secrets import redact_value
 from chatkit.ingest.columnar import ColumnarImport, import_columnar
 from chatkit.ingest.importer import import_bytes  # today's row path: the reference
-from chatkit.ingest.records import PackedRecords, RecordsPart
+from chatkit.ingest.records import SECRET_TEXT_HINT, PackedRecords, RecordsPart, _hinted, mask_secrets
 from chatkit.ingest.validate import validate_one
 
 _WORD = {"csv": "row", "jsonl": "line"}
@@ -139,3 +146,39 @@ def test_an_import_holds_its_records_packed_and_unpacks_only_the_ids_asked() -> 
         got.records[0].header,
         got.records[0].rows,
     )
+
+
+# Text near the hint's patterns: its letters in both cases, the long s and the Kelvin sign, dashes,
+# "bearer"/"eyj" pieces, multi-byte neighbours.
+_HINT = re.compile("[sekr\u017f\u212a][k\u212a][-_]|bearer|eyj", re.I)  # SECRET_TEXT_HINT in Python's re
+_NEAR = st.text(alphabet=list("sSekKrR-_ bBeaAryYjJ.x\u017f\u212a\u00e9\u4e2d"), max_size=12)
+
+
+@given(st.lists(st.one_of(st.none(), _NEAR), max_size=30), st.integers(0, 5))
+@settings(max_examples=400, deadline=None)
+def test_the_byte_hint_finds_every_cell_the_regex_finds(cells: list[str | None], cut: int) -> None:
+    column = pa.array(cells, type=pa.string())[cut:]  # a slice: offsets not starting at 0
+    regex = pc.fill_null(pc.match_substring_regex(column, SECRET_TEXT_HINT), False).to_numpy(
+        zero_copy_only=False
+    )
+    hint = _hinted(column)
+    assert not (regex & ~hint).any(), "a cell the regex finds was missed"
+    # Only a cell whose bytes run into the next cells' may be extra (it costs one `redact_value`).
+    texts = [c or "" for c in column.to_pylist()]
+    for i in np.flatnonzero(hint & ~regex):
+        assert column[i].is_valid and _HINT.search("".join(texts[i : i + 6]))
+
+
+def test_masking_is_redact_value_on_every_cell() -> None:
+    cells = [
+        "sk-" + "a" * 20,
+        "Bearer abc.def",
+        None,
+        "plain",
+        "ſk_" + "b" * 20,
+        "eyJ" + "a" * 9 + "." + "b" * 9 + ".c",
+        "sk-short",
+    ]
+    assert mask_secrets(pa.array(cells)).to_pylist() == [
+        None if c is None else redact_value(c) for c in cells
+    ]
