@@ -119,8 +119,11 @@ class Dataset:
         built = {s.id: s for s in self.sessions_for(picked)}
         return [(built[i], diagnose(built[i])) for i in picked]
 
-    def rows_at_or_above(self, severity: Severity) -> np.ndarray:
-        """Positions of the sessions whose diagnosis is `severity` or worse, in import order."""
+    def rows_at_or_above(self, severity: Severity | None) -> np.ndarray:
+        """Positions of the sessions whose diagnosis is `severity` or worse, in import order (none
+        for None)."""
+        if severity is None:
+            return np.array([], dtype=np.int64)
         rank = self.frame["severity"].astype("string").map(lambda s: SEVERITY_RANK[Severity(s)])
         return np.flatnonzero(rank.to_numpy(int) <= SEVERITY_RANK[severity])
 
