@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterator
 from datetime import UTC, datetime
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -27,6 +27,9 @@ from chatkit.domain.models import Category, ChatKitSession, Diagnosis, Severity
 from chatkit.domain.rules import diagnose
 from chatkit.llm.prompts import NONE_LABEL, SEVERITY_RANK, SUMMARY_EXAMPLES, SUMMARY_TOP, pick_representative
 from chatkit.llm.pseudonyms import dataset_key_of_sorted
+
+if TYPE_CHECKING:
+    from chatkit.ingest.table_import import TableImport
 
 __all__ = ["Dataset"]
 
@@ -43,7 +46,7 @@ class Dataset:
         self.sessions_for = sessions_for
 
     @classmethod
-    def of(cls, result: Any) -> Dataset:
+    def of(cls, result: TableImport) -> Dataset:
         """The data set of a file import (`chatkit.ingest.table_import.TableImport`)."""
         return cls(result.table, result.sessions_for)
 
@@ -101,20 +104,21 @@ class Dataset:
         frame = self.frame
         if frame.empty:
             return []
-        rank = frame["severity"].astype("string").map(lambda s: SEVERITY_RANK[Severity(s)]).to_numpy(int)
+        rank = _ranks(frame["severity"])
         minus_util = -frame["utilization"].fillna(0).to_numpy(dtype=float)
-        category = frame["category"].astype("string").to_numpy(dtype=object)
+        category = frame["category"].cat.codes.to_numpy()
         order = np.lexsort((minus_util, rank))
         # The rule orders by (rank, -utilization, id). Rows past the first n + one per category in
         # (rank, -utilization) cannot be picked; ties at the boundary are all kept, for the id.
         last = order[min(n + len(Category), len(order)) - 1]
         wanted = (rank < rank[last]) | ((rank == rank[last]) & (minus_util <= minus_util[last]))
-        for value in pd.unique(category):  # each category's best (rank, -utilization), with its ties
-            first = order[np.flatnonzero(category[order] == value)[0]]
-            wanted |= (category == value) & (rank == rank[first]) & (minus_util == minus_util[first])
+        for code in np.unique(category):  # each category's best (rank, -utilization), with its ties
+            first = order[np.flatnonzero(category[order] == code)[0]]
+            wanted |= (category == code) & (rank == rank[first]) & (minus_util == minus_util[first])
         rows = np.flatnonzero(wanted)
         ids = frame["session_id"].to_numpy(dtype=object)
-        candidates = sorted((rank[i], minus_util[i], str(ids[i]), str(category[i])) for i in rows)
+        names = frame["category"].cat.categories
+        candidates = sorted((rank[i], minus_util[i], str(ids[i]), str(names[category[i]])) for i in rows)
         picked = pick_representative([(c[2], c[3]) for c in candidates], n)
         built = {s.id: s for s in self.sessions_for(picked)}
         return [(built[i], diagnose(built[i])) for i in picked]
@@ -124,8 +128,7 @@ class Dataset:
         for None)."""
         if severity is None:
             return np.array([], dtype=np.int64)
-        rank = self.frame["severity"].astype("string").map(lambda s: SEVERITY_RANK[Severity(s)])
-        return np.flatnonzero(rank.to_numpy(int) <= SEVERITY_RANK[severity])
+        return np.flatnonzero(_ranks(self.frame["severity"]) <= SEVERITY_RANK[severity])
 
     def diagnoses(self, rows: np.ndarray) -> Iterator[dict[str, Any]]:
         """`diagnose(session).model_dump(mode="json")` of the sessions at `rows`, from the columns
@@ -136,6 +139,12 @@ class Dataset:
             chunk = sessions.take(pa.array(rows[start : start + CHUNK_ROWS], type=pa.int64()))
             for row in diagnose_columns(chunk).to_pylist():
                 yield {name: row[name] for name in fields}
+
+
+def _ranks(severity: pd.Series) -> np.ndarray:
+    """`SEVERITY_RANK` of each row, from the categorical's codes (a diagnosis always has a severity)."""
+    of_code = np.array([SEVERITY_RANK[Severity(name)] for name in severity.cat.categories])
+    return of_code[severity.cat.codes.to_numpy()]
 
 
 def _most_common(values: pd.Series, top: int) -> list[tuple[str, int]]:
