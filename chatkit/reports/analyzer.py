@@ -489,7 +489,7 @@ class ChatKitAnalyzer:
             dataset.representative,
             lambda: dataset.sessions_for([r.session_id for r in noted_reports(reports)]),
             reports,
-            lambda: dataset.ids(1000),
+            lambda: dataset.first_ids(1000),
         )
 
     async def _summary(

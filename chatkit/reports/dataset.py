@@ -50,17 +50,13 @@ class Dataset:
         """The data set of a file import (`chatkit.ingest.table_import.TableImport`)."""
         return cls(result.table, result.sessions_for)
 
-    def __len__(self) -> int:
-        return int(self.table.num_rows)
-
     @cached_property
     def frame(self) -> pd.DataFrame:
         """The facts frame (`analytics.frame.FRAME_COLUMNS`), the same as `sessions_frame` would make."""
         return facts_frame_from_columns(self.table)
 
-    def ids(self, limit: int | None = None) -> list[str]:
-        column = self.table.column("id")
-        return [str(i) for i in (column if limit is None else column.slice(0, limit)).to_pylist()]
+    def first_ids(self, limit: int) -> list[str]:
+        return [str(i) for i in self.table.column("id").slice(0, limit).to_pylist()]
 
     def key(self, secret: bytes) -> bytes:
         """`pseudonyms.dataset_key` of these sessions. Arrow sorts by UTF-8 bytes, which is code point
