@@ -23,16 +23,18 @@ from pydantic import ValidationError
 
 from chatkit import services
 from chatkit.domain.models import ChatKitSession, ImportResult, SessionReport, Severity, SummaryReport
-from chatkit.domain.rules import diagnose_all
 from chatkit.domain.sample import SEED_SESSION
 from chatkit.domain.text import slack_text, terminal_text
 from chatkit.ingest import import_paths
+from chatkit.ingest.table_import import TableImport
 from chatkit.reports.analyzer import ChatKitAnalyzer, render_report_markdown, render_summary_markdown
+from chatkit.reports.dataset import Dataset
 from chatkit.settings import Settings, load_settings
 
 EXIT_OK, EXIT_FINDING, EXIT_REJECTED, EXIT_FAILED = 0, 1, 2, 3
 
-_SEVERITY_RANK = {Severity.info: 0, Severity.warning: 1, Severity.critical: 2}
+# Findings the monitor's text (and its webhook post) lists; JSON has every one.
+SHOWN = 50
 
 log = logging.getLogger("chatkit.cli")
 
@@ -159,7 +161,7 @@ def _analyzer(settings: Settings, *, persistent: bool = True) -> ChatKitAnalyzer
     return services.build(settings, actor="cli", persist=False).analyzer
 
 
-def _import(files: Sequence[str], settings: Settings) -> tuple[ImportResult, int]:
+def _import(files: Sequence[str], settings: Settings) -> tuple[TableImport, int]:
     result = import_paths(
         files,
         max_bytes=settings.max_upload_bytes,
@@ -231,7 +233,11 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     result, code = _import(args.files, settings)
     analyzer = _analyzer(settings)
     reports = _analyze_all(analyzer, result.sessions, use_cache=not args.no_cache)
-    summary = analyzer.summarize(result.sessions, reports) if args.summary and result.sessions else None
+    summary = (
+        analyzer.summarize_dataset(Dataset.of(result), reports)
+        if args.summary and result.session_count
+        else None
+    )
     if args.format == "json":
         document: dict[str, Any] = {
             "sessions": [_report_json(r) for r in reports],
@@ -272,7 +278,8 @@ def _summary_out(
 def cmd_summary(args: argparse.Namespace) -> int:
     settings = _settings(args)
     result, code = _import(args.files, settings)
-    summary = _analyzer(settings).summarize(result.sessions)
+    # From the data set's columns: no session object per row (a million take ~10 GB).
+    summary = _analyzer(settings).summarize_dataset(Dataset.of(result))
     _summary_out(summary, result, args.format)
     return code or (EXIT_FAILED if _summary_failed(summary) else EXIT_OK)
 
@@ -280,29 +287,28 @@ def cmd_summary(args: argparse.Namespace) -> int:
 def cmd_monitor(args: argparse.Namespace) -> int:
     settings = _settings(args)
     result, code = _import(args.files, settings)
-    summary = _analyzer(settings).summarize(result.sessions)
-    diagnoses = diagnose_all(result.sessions)
-    threshold = None if args.fail_on == "never" else _SEVERITY_RANK[Severity(args.fail_on)]
-    findings = [d for d in diagnoses if threshold is not None and _SEVERITY_RANK[d.severity] >= threshold]
+    dataset = Dataset.of(result)
+    summary = _analyzer(settings).summarize_dataset(dataset)
+    # The findings come from the facts frame's severities; only the findings are diagnosed with
+    # their evidence, from the columns: the first SHOWN for the text, every one for JSON.
+    rows = dataset.rows_at_or_above(None if args.fail_on == "never" else Severity(args.fail_on))
     lines = [
-        f"- `{d.session_id}` {d.category.value} ({d.severity.value}): {'; '.join(d.evidence[:2])}"
-        for d in findings
+        f"- `{d['session_id']}` {d['category']} ({d['severity']}): {'; '.join(d['evidence'][:2])}"
+        for d in dataset.diagnoses(rows[:SHOWN])
     ]
     text = render_summary_markdown(summary)
-    if findings:
-        text += (
-            f"\n## Findings at or above {args.fail_on} ({len(findings)})\n\n" + "\n".join(lines[:50]) + "\n"
-        )
-        if len(lines) > 50:
-            text += f"- … and {len(lines) - 50} more\n"
-    extra = {"findings": [d.model_dump(mode="json") for d in findings], "fail_on": args.fail_on}
+    if len(rows):
+        text += f"\n## Findings at or above {args.fail_on} ({len(rows)})\n\n" + "\n".join(lines) + "\n"
+        if len(rows) > SHOWN:
+            text += f"- … and {len(rows) - SHOWN} more\n"
     if args.format == "json":
+        extra = {"findings": list(dataset.diagnoses(rows)), "fail_on": args.fail_on}
         _summary_out(summary, result, "json", extra)
     else:
         _say(text)
     if args.webhook and not _post_webhook(args.webhook, text):
         return EXIT_FAILED
-    if findings:  # deterministic, so they count even when the LLM summary failed
+    if len(rows):  # deterministic, so they count even when the LLM summary failed
         return EXIT_FINDING
     return code or (EXIT_FAILED if _summary_failed(summary) else EXIT_OK)
 

@@ -14,6 +14,7 @@ import pytest
 from support import FAKE_API_KEY, ROOT
 
 from chatkit import cli
+from chatkit.reports.render import render_summary_markdown
 
 SEED_FILE = ROOT / "tests" / "fixtures" / "seed_session.json"
 SEED = json.loads(SEED_FILE.read_text())
@@ -117,6 +118,49 @@ def test_summary_command(cli_run, tmp_path):
     code, out, err = cli_run("summary", str(path))
     assert code == 0, err
     assert "**2 sessions**" in out and "## Recommended actions" in out
+
+
+def _sessions_of(path: Path) -> list:
+    from chatkit.ingest import import_paths
+
+    return import_paths([path]).sessions
+
+
+def test_summary_is_that_of_the_sessions(cli_run, tmp_path):
+    from chatkit.domain.sample import sample_records
+    from chatkit.reports.analyzer import ChatKitAnalyzer
+    from chatkit.settings import Settings
+
+    path = write_jsonl(tmp_path / "many.jsonl", *sample_records(600, seed=3))
+    want = ChatKitAnalyzer(Settings(_env_file=None, llm_provider="offline")).summarize(_sessions_of(path))
+    code, out, err = cli_run("summary", str(path), "--format", "json")
+    assert code == 0, err
+    got = json.loads(out)["summary"]
+    assert {k: v for k, v in got.items() if k != "analyzed_at"} == want.model_dump(
+        mode="json", exclude={"analyzed_at"}
+    )
+    assert cli_run("summary", str(path))[1] == render_summary_markdown(want) + "\n"
+
+
+def test_monitor_lists_the_findings_of_the_sessions(cli_run, tmp_path):
+    from chatkit.domain.rules import diagnose
+    from chatkit.domain.sample import sample_records
+
+    path = write_jsonl(tmp_path / "many.jsonl", *sample_records(1_000, seed=3))
+    findings = [d for d in map(diagnose, _sessions_of(path)) if d.severity.value == "critical"]
+    assert len(findings) > 50
+    code, out, err = cli_run("monitor", str(path), "--format", "json")
+    assert code == 1, err
+    document = json.loads(out)
+    assert document["findings"] == [d.model_dump(mode="json") for d in findings]
+    assert document["fail_on"] == "critical"
+    code, out, _ = cli_run("monitor", str(path))
+    listed = out.split(f"## Findings at or above critical ({len(findings)})\n\n")[1].splitlines()
+    assert listed[:50] == [
+        f"- `{d.session_id}` {d.category.value} ({d.severity.value}): {'; '.join(d.evidence[:2])}"
+        for d in findings[:50]
+    ]
+    assert listed[50] == f"- … and {len(findings) - 50} more"
 
 
 class _Webhook:

@@ -30,6 +30,9 @@ MAX_DEPTH = 6
 SUMMARY_TOP = 5
 SUMMARY_EXAMPLES = 5
 MAX_QUOTES = 5
+# How a session without a workflow or customer is counted in the summary's tops.
+NONE_LABEL = "(none)"
+SEVERITY_RANK = {Severity.critical: 0, Severity.warning: 1, Severity.info: 2}
 DEFAULT_MAX_PROMPT_CHARS = 16_000  # LLM_MAX_PROMPT_CHARS: all messages of one session's prompt
 # Summarized (keys, types, sizes), never sent whole: what they hold is free-form and unbounded.
 SUMMARIZED_FIELDS = ("chatkit_configuration",)
@@ -261,8 +264,8 @@ def aggregates(
     by_id = {d.session_id: d for d in diagnoses}
     counts = Counter(d.category.value for d in diagnoses)
     problems = [s for s in sessions if by_id.get(s.id) and by_id[s.id].category != Category.active]
-    workflows = Counter(s.workflow_id or "(none)" for s in problems)
-    customers = Counter(s.customer_id or "(none)" for s in problems)
+    workflows = Counter(s.workflow_id or NONE_LABEL for s in problems)
+    customers = Counter(s.customer_id or NONE_LABEL for s in problems)
     utilization = sorted(d.utilization for d in diagnoses if d.utilization is not None)
     percentiles: dict[str, float | None] = {
         k: (round(v, 4) if v is not None else None) for k, v in percentiles_of(utilization).items()
@@ -285,23 +288,32 @@ def representative(
 ) -> list[tuple[ChatKitSession, Diagnosis]]:
     """A few sessions that show the data: the most severe of each category first, then by utilization."""
     by_id = {s.id: s for s in sessions}
-    rank = {Severity.critical: 0, Severity.warning: 1, Severity.info: 2}
     ordered = sorted(
         (d for d in diagnoses if d.session_id in by_id),
-        key=lambda d: (rank[d.severity], -(d.utilization or 0), d.session_id),
+        key=lambda d: (SEVERITY_RANK[d.severity], -(d.utilization or 0), d.session_id),
     )
-    picked: list[Diagnosis] = []
-    seen: set[Category] = set()
-    for d in ordered:  # one per category first: breadth beats repetition
-        if d.category not in seen:
-            picked.append(d)
-            seen.add(d.category)
-    for d in ordered:
+    diagnosis = {d.session_id: d for d in ordered}
+    picked = pick_representative([(d.session_id, d.category.value) for d in ordered], n)
+    return [(by_id[i], diagnosis[i]) for i in picked]
+
+
+def pick_representative(ordered: Sequence[tuple[str, str]], n: int = SUMMARY_EXAMPLES) -> list[str]:
+    """The ids `representative` shows, from (id, category) pairs in its order (severity, then
+    utilization, then id): the first of each category, then the first others, n in all."""
+    picked: list[str] = []
+    seen: set[str] = set()
+    for session_id, category in ordered:  # one per category first: breadth beats repetition
+        if category not in seen:
+            picked.append(session_id)
+            seen.add(category)
+    chosen = set(picked)
+    for session_id, _ in ordered:
         if len(picked) >= n:
             break
-        if d not in picked:
-            picked.append(d)
-    return [(by_id[d.session_id], d) for d in picked[:n]]
+        if session_id not in chosen:
+            picked.append(session_id)
+            chosen.add(session_id)
+    return picked[:n]
 
 
 def summary_messages(
@@ -319,7 +331,7 @@ def summary_messages(
             **{k: v for k, v in agg.items() if k not in {"top_customers", "top_workflows", "time_range"}},
             "top_workflows": [[cap_text(str(w), 80), n] for w, n in agg["top_workflows"]],
             "top_customers": [
-                [cap_text(str(pseudo.pseudonym(c, "customer")) if c != "(none)" else str(c), 80), n]
+                [cap_text(str(pseudo.pseudonym(c, "customer")) if c != NONE_LABEL else str(c), 80), n]
                 for c, n in agg["top_customers"]
             ],
             "time_range": [_iso(start), _iso(end)],
@@ -357,20 +369,34 @@ def report_notes(
     A report's text shows its session's real customer and user ids (restored for display). With
     `pseudo`, the ids of the sessions behind the notes are registered, so the prompt's scrub replaces
     them: a customer outside the top list and the examples must not reach the LLM through a note.
+    `sessions` needs to hold only the sessions of `noted_reports(reports)`.
     """
     by_id = {s.id: s for s in sessions} if pseudo is not None else {}
     notes: list[str] = []
-    for r in reports:
-        if r.body is None:
-            continue
-        line = f"{r.body.root_cause.category.value}: {r.body.root_cause.summary}"
-        if line in notes:
-            continue
-        notes.append(line)
+    for r in noted_reports(reports):
+        assert r.body is not None
+        notes.append(_note(r))
         session = by_id.get(r.session_id)
         if pseudo is not None and session is not None:
             pseudo.pseudonym(session.scope.customer_id if session.scope else None, "customer")
             pseudo.pseudonym(session.user, "user")
-        if len(notes) >= SUMMARY_EXAMPLES:
-            break
     return notes
+
+
+def noted_reports(reports: Sequence[SessionReport]) -> list[SessionReport]:
+    """The reports whose root causes `report_notes` quotes: the first of each distinct line."""
+    lines: set[str] = set()
+    noted: list[SessionReport] = []
+    for r in reports:
+        if r.body is None or _note(r) in lines:
+            continue
+        lines.add(_note(r))
+        noted.append(r)
+        if len(noted) >= SUMMARY_EXAMPLES:
+            break
+    return noted
+
+
+def _note(report: SessionReport) -> str:
+    assert report.body is not None
+    return f"{report.body.root_cause.category.value}: {report.body.root_cause.summary}"

@@ -24,7 +24,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -44,6 +44,7 @@ from chatkit.llm.prompts import (
     PROMPT_VERSION,
     REPORT_FORMAT,
     aggregates,
+    noted_reports,
     repair_messages,
     report_notes,
     representative,
@@ -82,6 +83,9 @@ __all__ = [
     "render_report_markdown",
     "render_summary_markdown",
 ]
+
+if TYPE_CHECKING:
+    from chatkit.reports.dataset import Dataset
 
 log = logging.getLogger(__name__)
 
@@ -452,6 +456,53 @@ class ChatKitAnalyzer:
         agg = aggregates(sessions, diagnoses)
         context = self._context(sessions, diagnoses)
         quotes = await asyncio.to_thread(context.quotes)
+        return await self._summary(
+            agg,
+            quotes,
+            context.pseudo,
+            lambda: representative(sessions, diagnoses),
+            lambda: sessions,
+            reports or [],
+            lambda: [s.id for s in sessions][:1000],
+        )
+
+    def summarize_dataset(
+        self, dataset: Dataset, reports: Sequence[SessionReport] | None = None
+    ) -> SummaryReport:
+        """`summarize` of an imported data set, read from its columns: the same report, without a
+        session object per row (issue 9). Only the sessions the LLM prompt shows are built."""
+        return self._run(get_runtime().call(self._summarize_dataset(dataset, reports or [])))
+
+    async def _summarize_dataset(self, dataset: Dataset, reports: Sequence[SessionReport]) -> SummaryReport:
+        # Imported here: pandas costs seconds at start-up and `import chatkit.reports.analyzer` should not pay it.
+        from chatkit.analytics.whatif import prevention_quotes
+
+        agg = await asyncio.to_thread(dataset.aggregates)
+        quotes = await asyncio.to_thread(lambda: list(prevention_quotes(dataset.frame)))
+        pseudo = Pseudonymizer(
+            await asyncio.to_thread(dataset.key, self._secret), enabled=self.settings.llm_pseudonymize_ids
+        )
+        return await self._summary(
+            agg,
+            quotes,
+            pseudo,
+            dataset.representative,
+            lambda: dataset.sessions_for([r.session_id for r in noted_reports(reports)]),
+            reports,
+            lambda: dataset.first_ids(1000),
+        )
+
+    async def _summary(
+        self,
+        agg: dict[str, Any],
+        quotes: list[str],
+        pseudo: Pseudonymizer,
+        examples: Callable[[], list[tuple[ChatKitSession, Diagnosis]]],
+        noted_sessions: Callable[[], Sequence[ChatKitSession]],
+        reports: Sequence[SessionReport],
+        audited_ids: Callable[[], list[str]],
+    ) -> SummaryReport:
+        """The report from a data set's aggregates; the callables read sessions only for the LLM."""
         fields = {
             "total_sessions": agg["total_sessions"],
             "counts_by_category": agg["counts_by_category"],
@@ -460,39 +511,36 @@ class ChatKitAnalyzer:
             "utilization_percentiles": agg["utilization_percentiles"],
             "time_range": agg["time_range"],
             "what_if": quotes,
-            "reports_checked": sum(1 for r in reports or [] if r.fact_check.checked),
-            "reports_with_findings": sum(1 for r in reports or [] if r.fact_check.count),
+            "reports_checked": sum(1 for r in reports if r.fact_check.checked),
+            "reports_with_findings": sum(1 for r in reports if r.fact_check.count),
             "provider": self.provider_name,
             "model": self.model,
         }
         offline_text = offline_summary_text(agg, quotes)
-        if self.llm is None or not sessions:
+        if self.llm is None or not agg["total_sessions"]:
             return SummaryReport(**fields, text=offline_text)
+        picked = await asyncio.to_thread(examples)
+        notes = report_notes(reports, await asyncio.to_thread(noted_sessions), pseudo)
         messages = summary_messages(
-            agg,
-            representative(sessions, diagnoses),
-            quotes,
-            context.pseudo,
-            max_chars=self.settings.llm_max_reason_chars,
-            report_notes=report_notes(reports or [], sessions, context.pseudo),
+            agg, picked, quotes, pseudo, max_chars=self.settings.llm_max_reason_chars, report_notes=notes
         )
         try:
             completion = await self.llm.complete(messages)
         except LLMError as exc:
             log.warning("summary failed: %s", exc)
             return SummaryReport(**fields, text=offline_text, error=str(exc))
-        await asyncio.to_thread(self._audit_summary, sessions, completion.usage)
-        text = plain_text(completion.text, restore=context.pseudo.restore).strip() or offline_text
+        await asyncio.to_thread(self._audit_summary, audited_ids(), completion.usage)
+        text = plain_text(completion.text, restore=pseudo.restore).strip() or offline_text
         return SummaryReport(**fields, text=text, usage=completion.usage)
 
-    def _audit_summary(self, sessions: Sequence[ChatKitSession], usage: TokenUsage) -> None:
+    def _audit_summary(self, session_ids: list[str], usage: TokenUsage) -> None:
         if self.store is None:
             return
         try:
             self.store.audit(
                 self.actor,
                 "summarize",
-                session_ids=[s.id for s in sessions][:1000],
+                session_ids=session_ids,
                 provider=self.provider_name,
                 model=self.model,
                 tokens=usage.total_tokens,
