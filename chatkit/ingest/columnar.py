@@ -61,8 +61,8 @@ from chatkit.session_table import TIMESTAMP as _TS
 BLOCK_BYTES = 16 << 20  # one chunk of the file at a time: the raw cells of a chunk are freed after it
 
 _MIN_S, _MAX_S = 946_684_800, 4_102_444_800  # parse_timestamp's range: years 2000-2099
-_NON_FINITE_RE = "(?i)^(?:" + "|".join(re.escape(t) for t in sorted(csv_reader._NON_FINITE)) + ")$"
-_NON_FINITE_SIZES = sorted({len(t) for t in csv_reader._NON_FINITE})  # ASCII: one byte a character
+_NON_FINITE_RE = "(?i)^(?:" + "|".join(re.escape(t) for t in sorted(csv_reader.NON_FINITE)) + ")$"
+_NON_FINITE_SIZES = sorted({len(t) for t in csv_reader.NON_FINITE})  # ASCII: one byte a character
 _STATUSES = ["active", "expired", "cancelled"]
 _PLAIN_KINDS = frozenset({"object", "status", "count", "time", "bool", "empty"})
 # Column paths the fast path knows, and what kind of cell each takes.
@@ -309,10 +309,10 @@ class _CsvColumns:
         if '"' in first_line or "\r" in first_line.rstrip("\r") or b"\x00" in data:
             return "a header the fast path does not read"
         self.delimiter = max((",", ";", "\t"), key=first_line.count)
-        header = next(csv_reader._reader(io.StringIO(first_line), delimiter=self.delimiter), [])
+        header = next(csv_reader.csv_rows(io.StringIO(first_line), delimiter=self.delimiter), [])
         self.header = header
         names = [cell.strip().lstrip("\ufeff") for cell in header]
-        columns = csv_reader._plan_columns(names, self.parsed) if header else None
+        columns = csv_reader.plan_columns(names, self.parsed) if header else None
         if columns is None:
             return "no usable header"
         found = [(_kind(c.path), c) for c in columns]
@@ -410,7 +410,7 @@ class _CsvColumns:
 
     def _ragged(self, row_number: int, text: str) -> None:
         self._ragged_done += 1
-        cells = next(csv_reader._reader(io.StringIO(text), delimiter=self.delimiter), [])
+        cells = next(csv_reader.csv_rows(io.StringIO(text), delimiter=self.delimiter), [])
         self._row_path(cells, row_number)
 
     # ---- one chunk -------------------------------------------------------------------------------
@@ -682,7 +682,7 @@ def _check(kind: str, col: pa.Array, cells: _Bytes) -> tuple[np.ndarray, pa.Arra
     if kind == "empty":
         return empty, col
     if kind == "bool":
-        words = pa.array(sorted(csv_reader._TRUE | csv_reader._FALSE))
+        words = pa.array(sorted(csv_reader.TRUE_WORDS | csv_reader.FALSE_WORDS))
         return empty | _np(pc.is_in(col, words)), col
     if kind == "any":  # free values (configuration, state variables): anything but NaN or a list/dict
         first = cells.first

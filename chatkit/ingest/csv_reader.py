@@ -59,9 +59,9 @@ _INT = re.compile(r"[-+]?(?:0|[1-9]\d{0,17})")
 _FLOAT = re.compile(
     r"[-+]?(?:\d{1,30}\.\d{0,30}|\.\d{1,30})(?:[eE][-+]?\d{1,3})?|[-+]?\d{1,30}[eE][-+]?\d{1,3}"
 )
-_NON_FINITE = {"nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
-_TRUE = {"true", "True", "TRUE"}
-_FALSE = {"false", "False", "FALSE"}
+NON_FINITE = {"nan", "-nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
+TRUE_WORDS = {"true", "True", "TRUE"}
+FALSE_WORDS = {"false", "False", "FALSE"}
 
 
 def _private_parser() -> tuple[Callable[..., Iterator[list[str]]], type[Exception]]:
@@ -80,11 +80,11 @@ def _private_parser() -> tuple[Callable[..., Iterator[list[str]]], type[Exceptio
     return csv.reader, csv.Error
 
 
-_reader, _CsvError = _private_parser()
+csv_rows, _CsvError = _private_parser()
 
 
 @dataclass
-class _Column:
+class Column:
     index: int
     name: str
     path: tuple[str, ...]
@@ -94,13 +94,13 @@ class _Column:
 def parse_csv(text: str, parsed: Parsed, max_field_bytes: int = DEFAULT_MAX_FIELD_BYTES) -> None:
     first_line = text.split("\n", 1)[0]
     delimiter = max((",", ";", "\t"), key=first_line.count)
-    reader = _reader(io.StringIO(text), delimiter=delimiter)
+    reader = csv_rows(io.StringIO(text), delimiter=delimiter)
     try:
         header = next(reader)
     except (StopIteration, _CsvError):
         parsed.error("the file is neither JSON nor a readable CSV")
         return
-    columns = _plan_columns([cell.strip().lstrip("\ufeff") for cell in header], parsed)
+    columns = plan_columns([cell.strip().lstrip("\ufeff") for cell in header], parsed)
     if columns is None:
         return
     row_number = 1
@@ -123,7 +123,7 @@ def parse_csv(text: str, parsed: Parsed, max_field_bytes: int = DEFAULT_MAX_FIEL
 def row_record(
     row: list[str],
     header: list[str],
-    columns: list[_Column],
+    columns: list[Column],
     parsed: Parsed,
     location: str,
     max_field_bytes: int,
@@ -145,7 +145,7 @@ def row_record(
         row, header, parsed, location, max_field_bytes
     ):
         return None
-    return _row_record(row, columns, parsed, location)
+    return cells_record(row, columns, parsed, location)
 
 
 def _oversized(row: list[str], header: list[str], parsed: Parsed, location: str, limit: int) -> bool:
@@ -163,7 +163,7 @@ def _oversized(row: list[str], header: list[str], parsed: Parsed, location: str,
     return False
 
 
-def _plan_columns(header: list[str], parsed: Parsed) -> list[_Column] | None:
+def plan_columns(header: list[str], parsed: Parsed) -> list[Column] | None:
     names = [name.lower() for name in header]
     if "id" not in names and "session_id" not in names:
         if any(_looks_like_data(cell) for cell in header):
@@ -178,7 +178,7 @@ def _plan_columns(header: list[str], parsed: Parsed) -> list[_Column] | None:
                 f"this is not JSON, and as CSV it has no 'id' column (columns found: {shown})", "row 1"
             )
         return None
-    columns: list[_Column] = []
+    columns: list[Column] = []
     taken: set[tuple[str, ...]] = set()
     dropped: list[str] = []
     for index, name in enumerate(header):
@@ -201,7 +201,7 @@ def _plan_columns(header: list[str], parsed: Parsed) -> list[_Column] | None:
             parsed.warn(f"column '{clip(name, 40)}' appears twice; the first one is used", "row 1")
             continue
         taken.add(path)
-        columns.append(_Column(index, name, path, path in _TEXT_PATHS))
+        columns.append(Column(index, name, path, path in _TEXT_PATHS))
     if dropped:
         parsed.warn(
             f"column(s) {', '.join(clip(d, 40) for d in dropped)} dropped: secrets are never imported",
@@ -220,8 +220,8 @@ def _looks_like_data(cell: str) -> bool:
     )
 
 
-def _row_record(
-    row: list[str], columns: list[_Column], parsed: Parsed, location: str
+def cells_record(
+    row: list[str], columns: list[Column], parsed: Parsed, location: str
 ) -> dict[str, Any] | None:
     record: dict[str, Any] = {}
     for column in columns:
@@ -229,7 +229,7 @@ def _row_record(
         stripped = cell.strip()
         if not stripped:
             continue  # empty cell = absent value
-        if stripped.lower() in _NON_FINITE:
+        if stripped.lower() in NON_FINITE:
             value: Any = float("nan")  # reported with its field by the validation step
         elif column.text:
             value = stripped
@@ -259,9 +259,9 @@ def _row_record(
 
 def _cell_value(cell: str) -> Any:
     """Restore what json_normalize().to_csv() wrote: True/False, 512.0 -> 512, lists/dicts as text."""
-    if cell in _TRUE:
+    if cell in TRUE_WORDS:
         return True
-    if cell in _FALSE:
+    if cell in FALSE_WORDS:
         return False
     if _INT.fullmatch(cell):
         return int(cell)

@@ -73,10 +73,10 @@ class RecordsPart:
         rows = self.table.column("row").to_pylist()
         if self.kind == "csv":
             assert self.header is not None
-            columns = csv_reader._plan_columns(self.header, Parsed(self.file)) or []
+            columns = csv_reader.plan_columns(self.header, Parsed(self.file)) or []
             cells = [self.table.column(f"c{i}").to_pylist() for i in range(len(self.header))]
             for i, (session_id, row) in enumerate(zip(ids, rows, strict=True)):
-                record = csv_reader._row_record([c[i] for c in cells], columns, Parsed(self.file), "")
+                record = csv_reader.cells_record([c[i] for c in cells], columns, Parsed(self.file), "")
                 yield session_id, row, record or {}
             return
         for session_id, row, text in zip(ids, rows, self.table.column("text").to_pylist(), strict=True):

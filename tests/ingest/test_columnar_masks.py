@@ -24,7 +24,7 @@ _COUNT = r"^(?:0|[1-9]\d{0,14})(?:\.0{1,6})?$"
 _EPOCH = r"^(?:[1-9]\d{8,9}|[1-9]\d{11,12})(?:\.0)?$"
 _ISO = r"^20\d\d-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{3}|\.\d{6})?(?:Z|\+00:00)?$"
 _SAFE_ENDS = r"(?s)^[!-~](?:.*[!-~])?$"
-_NON_FINITE_RE = "(?i)^(?:" + "|".join(re.escape(t) for t in sorted(csv_reader._NON_FINITE)) + ")$"
+_NON_FINITE_RE = "(?i)^(?:" + "|".join(re.escape(t) for t in sorted(csv_reader.NON_FINITE)) + ")$"
 _FREE_ENDS = r"(?s)^[!-Z\\\]-z|-~](?:.*[!-~])?$"
 _MIN_S, _MAX_S = 946_684_800, 4_102_444_800
 
