@@ -4,8 +4,8 @@ Run `python -m bench.bench_import_memory [MB ...]` (default 8 and 32 MB). Each i
 child process that reads the file's bytes first, then imports them; its growth in peak RSS during
 the import (`VmHWM` after minus the RSS before) divided by the file's size is the figure, aimed
 at < 5x (issue 8, item 3). The import is the default one (`import_bytes`: the session table and the
-raw records; no session objects). The largest accepted file is CHATKIT_MAX_UPLOAD_MB (200 MB by
-default): pass 200 to run it; the result says which sizes ran and how the ratio moved between them
+raw records; no session objects). The largest accepted file is CHATKIT_MAX_UPLOAD_MB (400 MB by
+default): pass 400 to run it; the result says which sizes ran and how the ratio moved between them
 (flat ratio = memory linear in size). Writes bench/results/import_memory.md. Not a test.
 """
 

@@ -202,7 +202,7 @@ class Settings(BaseSettings):
     chatkit_database_url: str | None = Field(
         None, description="any SQLAlchemy URL, e.g. postgresql+psycopg://…"
     )
-    chatkit_max_upload_mb: int = Field(200, ge=1, description="largest file the importer reads")
+    chatkit_max_upload_mb: int = Field(400, ge=1, description="largest file the importer reads")
     chatkit_max_import_mb: int = Field(500, ge=1, description="largest total of the files of one import")
     chatkit_max_paste_kb: int = Field(1024, ge=1, description="longest text the paste box takes")
     chatkit_max_field_bytes: int = Field(
