@@ -4,10 +4,15 @@ reader on the edge cases where a strict decoder and `json.loads` could part."""
 from __future__ import annotations
 
 import codecs
+import gc
 import json
+import weakref
 
 import pytest
 from ingest.test_columnar import _sample_jsonl, assert_same
+
+from chatkit.ingest.jsonl_columns import Reader
+from chatkit.ingest.parsed import Parsed
 
 _PLAIN = '{"id": "cksess_a", "status": "active", "created_at": 1712346000}'
 _CASES = {
@@ -64,3 +69,17 @@ def test_objects_one_per_line_in_a_json_file_are_jsonl() -> None:
     lines = [json.dumps({"id": f"cksess_{i}", "reason": "x" * 3000}) for i in range(200)]
     got = assert_same("x.json", ("\n".join(lines) + "\n").encode())  # the head ends mid-file
     assert got.fallback is None and got.fast_rows == 200
+
+
+def test_finish_frees_the_work_parts_without_the_garbage_collector() -> None:
+    reader = Reader("f.jsonl", Parsed("f.jsonl"))
+    reader.block([_PLAIN.encode(), _PLAIN.replace("cksess_a", "cksess_c").encode()], 1)
+    part = weakref.ref(reader.parts[0])
+    gc.disable()
+    try:
+        done = reader.finish()
+        del reader
+        assert part() is None  # no cycle keeps it: freed by reference counting alone
+    finally:
+        gc.enable()
+    assert done.table.column("id").to_pylist() == ["cksess_a", "cksess_c"]
