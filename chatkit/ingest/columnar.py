@@ -499,16 +499,14 @@ def _finish(
     slow: int,
     word: str,
 ) -> ColumnarImport:
-    """The merge, the configuration warnings and today's order of issues (`importer._finish`)."""
+    """The merge, the configuration warnings and today's order of issues (`importer._finish`).
+
+    `parts` (the work table chunk by chunk) is handed over: `_merge` empties it as it goes."""
     if not parsed.added and not parsed.issues:
         parsed.warn("the file holds no sessions")
-    parts = [*parts, pa.Table.from_pylist(slow_rows, schema=_WORK)] if slow_rows else parts
-    # Chunked, not combined: each copy of a million-row work table is ~150 MB, and `_merge` makes the
-    # one copy the table needs (its rows in order, one per id).
-    work = pa.concat_tables(parts) if parts else _WORK.empty_table()
-    del parts
-    table, merge_warnings, last_rows = _merge(work, parsed.name, word)
-    del work
+    if slow_rows:
+        parts.append(pa.Table.from_pylist(slow_rows, schema=_WORK))
+    table, merge_warnings, last_rows = _merge(parts, parsed.name, word)
     config, warned = _config_warnings(table, last_rows, parsed.name, word)
     table = _session_table(table, warned)
     issues = parsed.issues
@@ -762,20 +760,26 @@ _CONFLICTS = (
 )
 
 
-def _merge(work: pa.Table, name: str, word: str) -> tuple[pa.Table, IssueColumns, np.ndarray]:
+def _merge(parts: list[pa.Table], name: str, word: str) -> tuple[pa.Table, IssueColumns, np.ndarray]:
     """One row per id in order of first appearance (`merge_lifecycle`'s rule), its conflict warnings,
     and each id's last row (where its configuration warnings point).
 
-    `work` holds the fast rows chunk by chunk and the row path's rows after them; the result is one
-    `take` of it (plus the merged rows), in row order: the only copy of the whole table.
+    `parts` holds the fast rows chunk by chunk and the row path's rows after them, and is emptied:
+    the result is a `take` of them (plus the merged rows) in row order, a column at a time, each
+    column of the parts freed once taken (~150 MB of work table a million rows is not alive twice).
     """
+    # Chunked, not combined: a combined copy would be one more work table.
+    held = [pa.concat_tables(parts) if parts else _WORK.empty_table()]
+    parts.clear()
+    work = held[0]
     rows = work.column("row").to_numpy()
     codes = pc.dictionary_encode(work.column("id").combine_chunks()).indices.to_numpy()
     repeated = np.bincount(codes)[codes] > 1 if len(codes) else np.zeros(0, dtype=bool)
     single = np.flatnonzero(~repeated)
     if not repeated.any():
         order = np.argsort(rows, kind="stable")
-        return work.take(pa.array(order)), IssueColumns(), rows[order]
+        del work
+        return _take_each(held, order), IssueColumns(), rows[order]
     pair = np.flatnonzero(repeated)
     pair = pair[np.argsort(rows[pair], kind="stable")]  # the merge reads each id's records in row order
     group = work.take(pa.array(pair))
@@ -803,12 +807,26 @@ def _merge(work: pa.Table, name: str, word: str) -> tuple[pa.Table, IssueColumns
         if f.name not in ("row", "status")
     }
     merged = pa.table({"row": pa.array(pair_rows[starts]), "status": final_status, **columns}, schema=_WORK)
-    both = pa.concat_tables([work, merged])
     index = np.concatenate([single, work.num_rows + np.arange(merged.num_rows)])
     first_rows = np.concatenate([rows[single], pair_rows[starts]])
     last_rows = np.concatenate([rows[single], pair_rows[ends]])
     by_first = np.argsort(first_rows, kind="stable")
-    return both.take(pa.array(index[by_first])), warnings, last_rows[by_first]
+    del work, group, columns, status, final_status
+    held = [pa.concat_tables([held.pop(), merged])]
+    del merged
+    return _take_each(held, index[by_first]), warnings, last_rows[by_first]
+
+
+def _take_each(held: list[pa.Table], indices: np.ndarray) -> pa.Table:
+    """`held`'s one table's `take(indices)`, a column at a time, each column dropped once taken; `held`
+    is emptied, so with no other reference the peak is the table plus one column, not two tables."""
+    table = held.pop()
+    schema, at = table.schema, pa.array(indices, type=pa.int64())
+    columns = {}
+    for name in table.column_names:
+        columns[name] = table.column(name).take(at)
+        table = table.drop_columns([name])
+    return pa.table(columns, schema=schema)
 
 
 def _conflicts(group: pd.DataFrame, name: str, word: str) -> IssueColumns:

@@ -90,7 +90,7 @@ def test_the_merge_equals_the_pandas_group_by(seed: int) -> None:
     rng = random.Random(seed)
     n = rng.randrange(1, 300)
     work = _work(rng, n, ids=rng.randrange(1, n + 1))
-    table, warnings, last_rows = _merge(work, "f.csv", "row")
+    table, warnings, last_rows = _merge([work], "f.csv", "row")
     want_table, want_warnings, want_last = _pandas_merge(work, "f.csv", "row")
     assert table.equals(want_table)
     assert last_rows.tolist() == want_last.tolist()
@@ -99,6 +99,6 @@ def test_the_merge_equals_the_pandas_group_by(seed: int) -> None:
 
 def test_no_rows_and_no_repeats() -> None:
     empty = _WORK.empty_table()
-    assert _merge(empty, "f.csv", "row")[0].num_rows == 0
+    assert _merge([empty], "f.csv", "row")[0].num_rows == 0
     work = _work(random.Random(1), 50, ids=10**9)
-    assert _merge(work, "f.csv", "row")[0].equals(_pandas_merge(work, "f.csv", "row")[0])
+    assert _merge([work], "f.csv", "row")[0].equals(_pandas_merge(work, "f.csv", "row")[0])
