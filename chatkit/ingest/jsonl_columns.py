@@ -25,7 +25,17 @@ import pyarrow.compute as pc
 
 from chatkit.domain.models import MAX_COUNT, ImportIssue
 from chatkit.domain.secrets import is_secret_key
-from chatkit.ingest.columnar import _MAX_S, _MIN_S, _TS, _WORK, ColumnarImport, _finish, _work_values
+from chatkit.ingest.columnar import (
+    _MAX_S,
+    _MIN_S,
+    _TS,
+    _WORK,
+    ColumnarImport,
+    _finish,
+    _ints,
+    _np,
+    _work_values,
+)
 from chatkit.ingest.json_reader import jsonl_comments, parse_jsonl_line
 from chatkit.ingest.parsed import Parsed
 from chatkit.ingest.records import _SECRET_JSON_HINT as _HINT
@@ -244,10 +254,6 @@ class Reader:
         return late
 
 
-def _np(mask: Any) -> np.ndarray:
-    return np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool)
-
-
 def _edges(column: pa.Array, *, ident: bool) -> np.ndarray:
     """Texts `validate_one` takes as they are: an id without edge whitespace, other texts not blank
     (null: absent). Printable ASCII decides by column; the rest asks `str.strip()`."""
@@ -271,8 +277,7 @@ def _times(values: list[Any]) -> tuple[pa.Array, np.ndarray]:
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         numbers = pa.array([v if type(v) is int else None for v in values], type=pa.int64())
         texts = pa.array([v if type(v) is str else None for v in values], type=pa.string())
-    digits = np.asarray(pc.fill_null(numbers, 0).to_numpy(zero_copy_only=False), dtype=np.int64)
-    given = ~np.asarray(pc.is_null(numbers).to_numpy(zero_copy_only=False), dtype=bool)
+    digits, given = _ints(numbers)
     seconds = (digits >= _MIN_S) & (digits < _MAX_S)
     millis = (digits >= _MIN_S * 1000) & (digits < _MAX_S * 1000)
     ok &= ~given | seconds | millis
@@ -302,10 +307,7 @@ def _iso(texts: pa.Array) -> tuple[np.ndarray, np.ndarray]:
                 except ValueError:
                     good[i] = False
         stamps = pc.if_else(pa.array(good), naive, None).cast(pa.timestamp("us"))
-    micros = np.asarray(
-        pc.fill_null(stamps.cast(pa.int64()), 0).to_numpy(zero_copy_only=False), dtype=np.int64
-    )
-    return micros, good
+    return _ints(stamps.cast(pa.int64()))[0], good
 
 
 def _config_ok(configs: list[Any]) -> np.ndarray:
