@@ -388,9 +388,9 @@ def noted_reports(reports: Sequence[SessionReport]) -> list[SessionReport]:
     lines: set[str] = set()
     noted: list[SessionReport] = []
     for r in reports:
-        if r.body is None or _note(r) in lines:
+        if r.body is None or (line := _note(r)) in lines:
             continue
-        lines.add(_note(r))
+        lines.add(line)
         noted.append(r)
         if len(noted) >= SUMMARY_EXAMPLES:
             break
